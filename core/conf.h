@@ -18,6 +18,11 @@
  * cf->ctx_type for the block, calls bw_conf_parse(cf, NULL), and restores
  * them. A block whose statements are not directives (types{}, map{}) sets
  * cf->handler instead: every statement in it is passed to the handler.
+ * A block setter reads cf->args before parsing its body (the body's
+ * statements overwrite them).
+ *
+ * Arguments in cf->args are NUL-terminated (the NUL is not counted in len)
+ * and live in the cycle pool: a setter may keep the bw_str_t as it is.
  */
 #ifndef BW_CONF_H
 #define BW_CONF_H
@@ -99,6 +104,9 @@ typedef struct bw_conf_file_s {
     u_char   *pos;
     u_char   *end;
     bw_uint_t line;
+    bw_uint_t depth;        /* include nesting: 0 for the main file */
+    bool      command_line; /* -g text: no '{', messages say "in command line" */
+    bool      failed;       /* a lexical error: the rest of this file is not read */
 } bw_conf_file_t;
 
 /* Handles one statement of a block whose content is not directives. */
@@ -119,20 +127,30 @@ struct bw_conf_s {
     bw_uint_t           errors;    /* errors reported so far */
     bw_uint_t           blocks;    /* block bodies entered so far (recovery) */
     bool                dump;      /* -T: keep every file read, in order */
-    bw_array_t         *dumped;    /* bw_conf_file_t copies when dump */
+    bw_array_t         *dumped;    /* bw_conf_file_t copies when dump (content as read,
+                                      each file once, in the order first read) */
+    bw_module_t       **modules;   /* tables the dispatcher scans; NULL: bw_modules */
 };
+
+/* Always-present directives scanned before every module's: `include`. */
+extern const bw_directive_t bw_conf_core_directives[];
 
 /*
  * Parses a whole file (filename != NULL; relative names are taken from the
  * cycle's conf prefix) or the rest of the current block (NULL).
- * Returns BW_OK, or BW_ERROR when any error was reported (cf->errors > 0
- * after the call) or the file could not be read.
+ * Returns BW_OK, or BW_ERROR when any error was reported during the call
+ * (cf->errors grew) or the file could not be read. cf->args is created on
+ * first use; the file content is read into cf->pool and stays there.
  */
 bw_rc_t bw_conf_parse(bw_conf_t *cf, const bw_str_t *filename);
 /* Parses directives from a string (-g), named "command line" in messages. */
 bw_rc_t bw_conf_parse_string(bw_conf_t *cf, const bw_str_t *text);
 
-/* Reports "[level] message in file:line" (emerg counts as an error). */
+/*
+ * Reports "[level] message[ (errno: text)] in file:line" on stderr (and on
+ * cf->log when that is a real log). Levels emerg..error count as errors
+ * (cf->errors++); warn and below do not.
+ */
 void bw_conf_log(bw_conf_t *cf, unsigned level, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define bw_conf_error(cf, ...) bw_conf_log(cf, BW_LOG_EMERG, 0, __VA_ARGS__)
@@ -143,18 +161,33 @@ void bw_conf_log(bw_conf_t *cf, unsigned level, int err, const char *fmt, ...)
  */
 bw_rc_t bw_conf_full_name(bw_cycle_t *cycle, bw_str_t *name, bool conf_prefix);
 
-/* True when `name` is a directive of nginx that bulwark does not implement. */
+/*
+ * True when `name` is the name of an nginx directive (core, http, mail,
+ * stream, NGINX Plus and common third-party modules). The dispatcher asks
+ * only for names no module of bulwark knows, to say "not supported" rather
+ * than "unknown".
+ */
 bool bw_conf_is_nginx_directive(const bw_str_t *name);
+/* The sorted name list behind bw_conf_is_nginx_directive (for tests). */
+extern const char *const bw_conf_nginx_directives[];
+extern const size_t      bw_conf_nginx_directives_n;
 
 /* ---- units (units.c): the only parser of sizes and times ---- */
 
-/* "512", "10k", "1m", "2g" → bytes; -1 when invalid or overflowing. */
+/* "512", "10k", "1m", "2g" (k/K m/M g/G: powers of 1024) → bytes;
+ * -1 when invalid or overflowing int64_t. */
 int64_t bw_parse_size(const bw_str_t *s);
 /* As bw_parse_size but for off_t-sized values (also accepts nothing more). */
 #define bw_parse_offset(s) bw_parse_size(s)
-/* "500ms", "30s", "1h30m", "1h 30m", "2d", "1w", "1M", "1y" → ms (is_sec false)
- * or seconds (is_sec true; "ms" then invalid); a bare number is ms or s.
- * -1 when invalid, -2 on overflow. */
+/*
+ * "500ms", "30s", "1h30m", "1h 30m", "2d", "1w", "1M", "1y" → milliseconds
+ * (is_sec false) or seconds (is_sec true). Units y M(30 days) w d h m s ms,
+ * each at most once, from the largest down, optionally separated by spaces
+ * after a unit. A number without a unit means seconds in both modes (so
+ * "75" is 75000 ms), and may only come last. As in nginx, "ms" is invalid
+ * when is_sec, and "y" and "M" are invalid when not (millisecond values).
+ * -1 when invalid, -2 on overflow of int64_t.
+ */
 int64_t bw_parse_time(const bw_str_t *s, bool is_sec);
 
 /* ---- stock setters (conf_setters.c) ---- */
@@ -167,8 +200,10 @@ int64_t bw_parse_time(const bw_str_t *s, bool is_sec);
 
 typedef struct {
     int64_t low;
-    int64_t high;
-} bw_conf_bounds_t; /* post for num/size/msec/sec setters: inclusive range */
+    int64_t high; /* -1: no upper bound */
+} bw_conf_bounds_t; /* post for num/size/off/msec/sec setters: inclusive range, checked
+                       after parsing (msec in ms); out of range: "value must be between
+                       L and H" (nginx's wording) */
 
 typedef struct {
     const char *name;
@@ -179,7 +214,12 @@ typedef struct {
  * msec → bw_msec_t, sec → time_t, str → bw_str_t, str_array → bw_array_t *
  * of bw_str_t, keyval → bw_array_t * of bw_keyval_t, enum → bw_uint_t,
  * bitmask → bw_uint_t (OR of values). Each refuses a second occurrence in
- * the same block with "is duplicate" (arrays append instead). */
+ * the same block with "is duplicate" (arrays append instead; bitmask ORs).
+ * Unset values: BW_CONF_UNSET (flag, num, off, sec), BW_CONF_UNSET_SIZE,
+ * BW_CONF_UNSET_MSEC, BW_CONF_UNSET_UINT (enum), data == NULL (str),
+ * NULL or BW_CONF_UNSET_PTR (arrays, created in cf->pool), 0 (bitmask).
+ * str_array appends every argument; flag, enum and bitmask compare names
+ * case-insensitively. */
 const char *bw_conf_set_flag(bw_conf_t *cf, const bw_directive_t *d, void *conf);
 const char *bw_conf_set_num(bw_conf_t *cf, const bw_directive_t *d, void *conf);
 const char *bw_conf_set_size(bw_conf_t *cf, const bw_directive_t *d, void *conf);

@@ -72,6 +72,36 @@ extern bw_module_t bw_core_module;  /* core/core_module.c */
 /* The conf a core or event module keeps in the cycle. */
 #define bw_cycle_module_conf(cycle, m) ((cycle)->conf[(m).index])
 
+/* What the command line gives a cycle. */
+typedef struct {
+    bw_str_t prefix;     /* -p (ends with '/') */
+    bw_str_t conf_file;  /* -c, absolute or relative to prefix */
+    bw_str_t conf_param; /* -g */
+    bw_str_t error_log;  /* -e */
+    bool     test;       /* -t / -T: parse and check only */
+    bool     dump;       /* -T: keep the text of every file read */
+} bw_cycle_params_t;
+
+/*
+ * Builds a cycle in named stages: pool, module confs, parse (-g text, then
+ * the file), module init_conf, open files; unless testing, shared zones,
+ * listening sockets and module init_cycle hooks. `old` is the running cycle
+ * on reload (its sockets and zones are taken over), NULL at start. Reports
+ * every problem through the log/stderr; returns NULL on failure, leaving
+ * `old` untouched.
+ */
+bw_cycle_t *bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old);
+/* After a successful reload: releases what the new cycle did not take over
+ * (sockets, zones) and destroys the old cycle. */
+void bw_cycle_retire(bw_cycle_t *old, bw_cycle_t *cycle);
+/* Closes everything and frees the pool. */
+void bw_cycle_destroy(bw_cycle_t *cycle);
+/* USR1: reopens every registered log file (in the master as the owner, so
+ * workers can write after setuid). */
+void bw_cycle_reopen_files(bw_cycle_t *cycle, uid_t user);
+/* The files read while parsing (-T): bw_conf_file_t, in order. */
+extern bw_array_t *bw_cycle_dumped;
+
 /* Opens (or reuses from old_cycle) a file for appending; NULL on no memory.
  * The file is opened by bw_cycle_open_files() once parsing succeeded. */
 bw_open_file_t *bw_cycle_open_file(bw_cycle_t *cycle, const bw_str_t *name);

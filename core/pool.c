@@ -31,6 +31,7 @@ bw_pool_create(size_t size, bw_log_t *log)
     p->max = avail < BW_POOL_MAX_SMALL ? avail : BW_POOL_MAX_SMALL;
     p->large = NULL;
     p->cleanup = NULL;
+    p->chain = NULL;
     p->log = log;
     return p;
 }
@@ -84,6 +85,7 @@ bw_pool_reset(bw_pool_t *pool)
         b->failed = 0;
     }
     pool->current = &pool->first;
+    pool->chain = NULL;
 }
 
 static void *

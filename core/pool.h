@@ -41,6 +41,7 @@ struct bw_pool_s {
     size_t             max;     /* larger requests go to the large list */
     bw_pool_large_t   *large;
     bw_pool_cleanup_t *cleanup;
+    bw_chain_t        *chain;   /* free chain links for reuse (core/buf.c) */
     bw_log_t          *log;
 };
 

@@ -53,6 +53,13 @@ void bw_rbtree_insert_value(bw_rbtree_node_t *root, bw_rbtree_node_t *node,
 void bw_rbtree_insert_timer_value(bw_rbtree_node_t *root, bw_rbtree_node_t *node,
                                   bw_rbtree_node_t *sentinel);
 
+/*
+ * For insert functions: hangs `node` at *link below `parent` as a red leaf.
+ * A custom insert function walks down from root, then calls this once.
+ */
+void bw_rbtree_link(bw_rbtree_node_t *parent, bw_rbtree_node_t **link, bw_rbtree_node_t *node,
+                    bw_rbtree_node_t *sentinel);
+
 #define bw_rbtree_empty(tree) ((tree)->root == (tree)->sentinel)
 #define bw_rbtree_sentinel_init(n) ((n)->color = 0)
 

@@ -1,0 +1,253 @@
+/*
+ * request.h -- an HTTP request: what was received, what will be sent, and
+ * where it is in the phase engine. Lives in its own pool (r->pool), freed
+ * when the request ends; the connection outlives it on keep-alive.
+ *
+ * Fields are grouped by who fills them. Modules that need more state keep
+ * it in r->ctx[module index] (bw_http_set_ctx), not here.
+ */
+#ifndef BW_REQUEST_H
+#define BW_REQUEST_H
+
+#include "http.h"
+
+#include <time.h>
+
+/* Methods as bits (r->method), so `limit_except` and checks are masks. */
+#define BW_HTTP_UNKNOWN   0x00000001
+#define BW_HTTP_GET       0x00000002
+#define BW_HTTP_HEAD      0x00000004
+#define BW_HTTP_POST      0x00000008
+#define BW_HTTP_PUT       0x00000010
+#define BW_HTTP_DELETE    0x00000020
+#define BW_HTTP_MKCOL     0x00000040
+#define BW_HTTP_COPY      0x00000080
+#define BW_HTTP_MOVE      0x00000100
+#define BW_HTTP_OPTIONS   0x00000200
+#define BW_HTTP_PROPFIND  0x00000400
+#define BW_HTTP_PROPPATCH 0x00000800
+#define BW_HTTP_LOCK      0x00001000
+#define BW_HTTP_UNLOCK    0x00002000
+#define BW_HTTP_PATCH     0x00004000
+#define BW_HTTP_TRACE     0x00008000
+#define BW_HTTP_CONNECT   0x00010000
+
+#define BW_HTTP_VERSION_10 1000
+#define BW_HTTP_VERSION_11 1001
+
+/* One header line. hash == 0 in headers_out marks a deleted entry. */
+typedef struct bw_http_header_s bw_http_header_t;
+struct bw_http_header_s {
+    bw_uint_t         hash;          /* of the lowercase name (parser's hash) */
+    bw_str_t          key;
+    bw_str_t          value;
+    u_char           *lowcase_key;
+    bw_http_header_t *next;          /* next header with the same name */
+};
+
+typedef struct {
+    bw_array_t        headers;       /* bw_http_header_t, in order received */
+
+    /* Well-known headers (first occurrence; ->next links repeats). */
+    bw_http_header_t *host;
+    bw_http_header_t *connection;
+    bw_http_header_t *if_modified_since;
+    bw_http_header_t *if_unmodified_since;
+    bw_http_header_t *if_match;
+    bw_http_header_t *if_none_match;
+    bw_http_header_t *user_agent;
+    bw_http_header_t *referer;
+    bw_http_header_t *content_length;
+    bw_http_header_t *content_range;
+    bw_http_header_t *content_type;
+    bw_http_header_t *range;
+    bw_http_header_t *if_range;
+    bw_http_header_t *transfer_encoding;
+    bw_http_header_t *te;
+    bw_http_header_t *expect;
+    bw_http_header_t *upgrade;
+    bw_http_header_t *accept_encoding;
+    bw_http_header_t *via;
+    bw_http_header_t *authorization;
+    bw_http_header_t *keep_alive;
+    bw_http_header_t *x_forwarded_for;
+    bw_http_header_t *x_real_ip;
+    bw_http_header_t *cookie;
+    bw_http_header_t *accept;
+    bw_http_header_t *accept_language;
+
+    bw_str_t          server;        /* host used for server_name lookup (lowercase, no port) */
+    off_t             content_length_n; /* -1: none */
+    time_t            keep_alive_n;
+    unsigned          connection_type; /* 0, BW_HTTP_CONNECTION_CLOSE, _KEEP_ALIVE */
+    bool              chunked;
+    bool              msie;
+    bool              opera;
+    bool              gecko;
+    bool              chrome;
+    bool              safari;
+    bool              konqueror;
+} bw_http_headers_in_t;
+
+#define BW_HTTP_CONNECTION_CLOSE      1
+#define BW_HTTP_CONNECTION_KEEP_ALIVE 2
+
+typedef struct {
+    bw_array_t        headers;       /* bw_http_header_t added by handlers and modules */
+    bw_array_t        trailers;
+
+    bw_uint_t         status;
+    bw_str_t          status_line;   /* overrides the standard reason phrase when set */
+
+    bw_http_header_t *server;
+    bw_http_header_t *date;
+    bw_http_header_t *content_length;
+    bw_http_header_t *content_encoding;
+    bw_http_header_t *location;
+    bw_http_header_t *refresh;
+    bw_http_header_t *last_modified;
+    bw_http_header_t *content_range;
+    bw_http_header_t *accept_ranges;
+    bw_http_header_t *www_authenticate;
+    bw_http_header_t *expires;
+    bw_http_header_t *etag;
+    bw_http_header_t *cache_control;
+    bw_http_header_t *link;
+
+    bw_str_t          content_type;  /* without charset */
+    bw_str_t          charset;
+    size_t            content_type_len; /* length of the type part before ';' */
+    bw_str_t          content_type_lowcase;
+    bw_uint_t         content_type_hash;
+
+    off_t             content_length_n;  /* -1: unknown (chunked or close-delimited) */
+    off_t             content_offset;    /* for range responses */
+    time_t            date_time;
+    time_t            last_modified_time; /* -1: none */
+} bw_http_headers_out_t;
+
+/* The request body as read so far: in memory buffers and/or a temp file. */
+typedef struct {
+    bw_chain_t       *bufs;          /* the body, for handlers that forward it */
+    bw_buf_t         *buf;           /* current read buffer */
+    off_t             rest;          /* bytes left to read (-1: unknown yet) */
+    off_t             received;
+    int               temp_fd;       /* -1 when the body did not spill */
+    bw_str_t          temp_path;
+    void            (*post_handler)(bw_http_request_t *r);
+    void             *chunked;       /* parser state for chunked bodies */
+} bw_http_request_body_t;
+
+struct bw_http_request_s {
+    bw_connection_t        *connection;
+    bw_pool_t              *pool;
+    bw_http_request_t      *main;    /* the main request (== r unless a subrequest) */
+    bw_http_request_t      *parent;
+
+    void                  **main_conf; /* selected by server, then location */
+    void                  **srv_conf;
+    void                  **loc_conf;
+    void                  **ctx;       /* per-module state, by module index */
+
+    /* ---- request line (parser, then normalisation) ---- */
+    bw_uint_t               method;
+    bw_str_t                method_name;
+    bw_uint_t               http_version;  /* major*1000+minor */
+    bw_str_t                http_protocol; /* "HTTP/1.1" */
+    bw_str_t                request_line;
+    bw_str_t                unparsed_uri;  /* request target as received */
+    bw_str_t                uri;           /* decoded, normalised path: $uri */
+    bw_str_t                args;          /* $args */
+    bw_str_t                exten;         /* extension of uri's last segment */
+    bw_str_t                schema;        /* absolute-form target */
+    bw_str_t                host_in_line;  /* absolute-form target */
+
+    bw_http_headers_in_t    headers_in;
+    bw_http_headers_out_t   headers_out;
+    bw_http_request_body_t *request_body;
+    bw_buf_t               *header_in;     /* buffer holding the request head */
+
+    /* ---- phase engine ---- */
+    bw_int_t                phase_handler; /* index into the phase engine */
+    bw_http_handler_fn      content_handler; /* location's (proxy_pass, return...) */
+    unsigned                uri_changes;   /* internal redirects left (10 → 500) */
+    unsigned                count;         /* references: finalize frees at 0 */
+    bw_int_t                err_status;    /* status being sent by an error page */
+    bw_uint_t               access_code;   /* access phase result for satisfy any */
+    void                   *variables;     /* per-request variable cache (variables.c) */
+    bw_str_t                request_id_text;
+
+    void                  (*read_event_handler)(bw_http_request_t *r);
+    void                  (*write_event_handler)(bw_http_request_t *r);
+
+    /* ---- accounting ---- */
+    time_t                  start_sec;
+    unsigned                start_msec;
+    bw_msec_t               start_monotonic;
+    off_t                   request_length;   /* $request_length */
+    off_t                   header_size;      /* bytes of the response head sent */
+    bw_str_t               *server_name;      /* matched server_name ($server_name) */
+    void                   *regex_captures;   /* last regex match data, for $1..$9 */
+    bw_uint_t               ncaptures;
+
+    /* ---- state bits ---- */
+    unsigned                header_only:1;    /* HEAD, 204, 304 */
+    unsigned                header_sent:1;
+    unsigned                keepalive:1;
+    unsigned                lingering_close:1;
+    unsigned                internal:1;       /* after an internal redirect */
+    unsigned                uri_changed:1;    /* rewrite changed the URI: find location again */
+    unsigned                valid_location:1;
+    unsigned                quoted_uri:1;
+    unsigned                plus_in_uri:1;
+    unsigned                complex_uri:1;
+    unsigned                chunked:1;        /* response sent chunked */
+    unsigned                expect_tested:1;
+    unsigned                discard_body:1;
+    unsigned                error_page:1;
+    unsigned                filter_finalize:1;
+    unsigned                allow_ranges:1;
+    unsigned                single_range:1;
+    unsigned                disable_not_modified:1;
+    unsigned                gzip_ok:1;
+    unsigned                logged:1;
+    unsigned                buffered:1;       /* filters hold unsent data */
+    unsigned                done:1;
+};
+
+/* The standard reason phrase for a status ("Not Found"), or NULL. */
+const char *bw_http_status_text(bw_uint_t status);
+
+/*
+ * Ends the request with `rc`: a phase/handler code or an HTTP status.
+ * Statuses >= 300 without a sent header produce the error page (error_page
+ * applies); BW_DONE means the caller already finished. Closes or keeps the
+ * connection alive as the request requires.
+ */
+void bw_http_finalize_request(bw_http_request_t *r, bw_int_t rc);
+/* Internal redirect to `uri` (with `args`, may be NULL): restarts the phases. */
+bw_int_t bw_http_internal_redirect(bw_http_request_t *r, const bw_str_t *uri,
+                                   const bw_str_t *args);
+/* Internal redirect to a named location ("@name"). */
+bw_int_t bw_http_named_location(bw_http_request_t *r, const bw_str_t *name);
+/* Continues the phase engine (after BW_AGAIN or a redirect). */
+void bw_http_core_run_phases(bw_http_request_t *r);
+
+/* Adds a response header (key and value copied by reference: keep them alive). */
+bw_http_header_t *bw_http_add_header_out(bw_http_request_t *r, const bw_str_t *key,
+                                         const bw_str_t *value);
+/* First request header named `name` (case-insensitive), or NULL. */
+bw_http_header_t *bw_http_find_header_in(bw_http_request_t *r, const bw_str_t *name);
+
+/* Reads the whole body (buffered; spills to a temp file past
+ * client_body_buffer_size), then calls post_handler. Returns BW_OK/BW_AGAIN
+ * or an HTTP status to finalize with (413, 400). */
+bw_int_t bw_http_read_client_request_body(bw_http_request_t *r,
+                                          void (*post_handler)(bw_http_request_t *r));
+/* Reads and drops the body so the connection can be kept alive. */
+bw_int_t bw_http_discard_request_body(bw_http_request_t *r);
+
+/* Sends a special response (error page) for `status`, honouring error_page. */
+bw_int_t bw_http_special_response_handler(bw_http_request_t *r, bw_int_t status);
+
+#endif
