@@ -40,7 +40,8 @@ static bw_shm_zone_t *
 bw_shm_zone_redeclare(bw_shm_zone_t *zone, size_t size, void *tag, char *err, size_t errlen)
 {
     if (zone->tag != tag) {
-        snprintf(err, errlen, "the shared memory zone \"%.*s\" is already declared for a different use",
+        snprintf(err, errlen,
+                 "the shared memory zone \"%.*s\" is already declared for a different use",
                  BW_STR_ARG(zone->name));
         return NULL;
     }
@@ -49,7 +50,8 @@ bw_shm_zone_redeclare(bw_shm_zone_t *zone, size_t size, void *tag, char *err, si
     }
     if (size && size != zone->size) {
         snprintf(err, errlen,
-                 "the size %zu of shared memory zone \"%.*s\" conflicts with already declared size %zu",
+                 "the size %zu of shared memory zone \"%.*s\" conflicts with already declared"
+                 " size %zu",
                  size, BW_STR_ARG(zone->name), zone->size);
         return NULL;
     }
@@ -235,6 +237,8 @@ bw_shm_zones_release_unused(bw_cycle_t *cycle, bw_cycle_t *keep)
     }
     if (keep) {
         bw_slab_log = keep->log;
+    } else if (bw_slab_log == cycle->log) {
+        bw_slab_log = NULL; /* the log may go away with the cycle */
     }
 }
 
@@ -252,8 +256,9 @@ bw_shm_zones_force_unlock(bw_cycle_t *cycle, pid_t pid)
 
     for (size_t i = 0; zone && i < cycle->shared_memory.nelts; i++) {
         if (zone[i].addr && bw_shmtx_force_unlock(&bw_shm_zone_pool(&zone[i])->mutex, pid)) {
-            bw_log_error(BW_LOG_ALERT, cycle->log, 0, "shared memory zone \"%.*s\" was locked by %d",
-                         BW_STR_ARG(zone[i].name), (int) pid);
+            bw_log_error(BW_LOG_ALERT, cycle->log, 0,
+                         "shared memory zone \"%.*s\" was locked by %d", BW_STR_ARG(zone[i].name),
+                         (int) pid);
             n++;
         }
     }

@@ -103,7 +103,8 @@ bw_rc_t bw_shm_zones_create(bw_cycle_t *cycle, bw_cycle_t *old_cycle);
 /*
  * Unmaps the zones of `cycle` whose mapping `keep` does not use (keep may be
  * NULL: unmap all). After a reload: (old_cycle, new_cycle) on commit,
- * (new_cycle, old_cycle) on rollback. Points bw_slab_log at keep's log.
+ * (new_cycle, old_cycle) on rollback. Points bw_slab_log at keep's log
+ * (with no keep, resets it to NULL if it was cycle's).
  */
 void bw_shm_zones_release_unused(bw_cycle_t *cycle, bw_cycle_t *keep);
 

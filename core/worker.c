@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -186,6 +187,12 @@ bw_worker_run(bw_cycle_t *cycle, int slot)
     bw_worker_slot = slot;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A worker whose master was killed finishes its requests and exits
+     * instead of serving on unsupervised. */
+    prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() == 1) {
+        exit(0);
+    }
 
     bw_worker_init_process(cycle, slot);
     if (bw_module_init_worker(cycle) != BW_OK) {

@@ -158,11 +158,12 @@ enum {
     BW_RL_PATH,
     BW_RL_ARGS,
     BW_RL_FRAGMENT,
-    BW_RL_VERSION_H,
+    BW_RL_VERSION_H, /* the five states expect the bytes of "HTTP/" in turn */
     BW_RL_VERSION_HT,
     BW_RL_VERSION_HTT,
     BW_RL_VERSION_HTTP,
     BW_RL_VERSION_SLASH,
+    BW_RL_MAJOR_FIRST,
     BW_RL_MAJOR,
     BW_RL_MINOR_FIRST,
     BW_RL_MINOR,
@@ -231,7 +232,9 @@ bw_http_parse_method_lookup(const u_char *m, size_t n)
 #define BW_METHOD_IS(lit) (memcmp(m, lit, sizeof(lit) - 1) == 0)
     switch (n) {
     case 3:
-        return BW_METHOD_IS("GET") ? BW_HTTP_GET : BW_METHOD_IS("PUT") ? BW_HTTP_PUT : BW_HTTP_UNKNOWN;
+        return BW_METHOD_IS("GET")   ? BW_HTTP_GET
+               : BW_METHOD_IS("PUT") ? BW_HTTP_PUT
+                                     : BW_HTTP_UNKNOWN;
     case 4:
         return BW_METHOD_IS("HEAD")   ? BW_HTTP_HEAD
                : BW_METHOD_IS("POST") ? BW_HTTP_POST
@@ -511,19 +514,22 @@ bw_http_parse_version_byte(bw_http_request_line_t *rl, u_char c, unsigned *state
         (*state)++;
         return BW_OK;
 
+    case BW_RL_MAJOR_FIRST:
+        if (c < '1' || c > '9') {
+            return BW_HTTP_PARSE_INVALID_REQUEST; /* "HTTP/0.x", leading zero */
+        }
+        rl->http_major = c - '0';
+        *state = BW_RL_MAJOR;
+        return BW_OK;
+
     case BW_RL_MAJOR:
         if (bw_http_parse_is_digit(c)) {
-            if (rl->protocol_end != NULL && rl->http_major == 0) {
-                return BW_HTTP_PARSE_INVALID_REQUEST; /* leading zero */
-            }
             rl->http_major = rl->http_major * 10 + (c - '0');
-            rl->protocol_end = (u_char *) 1; /* marks "a digit was seen" until the end */
             return rl->http_major > 99 ? BW_HTTP_PARSE_INVALID_REQUEST : BW_OK;
         }
-        if (c != '.' || rl->protocol_end == NULL || rl->http_major == 0) {
+        if (c != '.') {
             return BW_HTTP_PARSE_INVALID_REQUEST;
         }
-        rl->protocol_end = NULL;
         *state = BW_RL_MINOR_FIRST;
         return BW_OK;
 
@@ -697,6 +703,7 @@ bw_http_parse_request_line(bw_http_request_line_t *rl, u_char **pos, u_char *las
         case BW_RL_VERSION_HTT:
         case BW_RL_VERSION_HTTP:
         case BW_RL_VERSION_SLASH:
+        case BW_RL_MAJOR_FIRST:
         case BW_RL_MAJOR:
         case BW_RL_MINOR_FIRST:
             rc = bw_http_parse_version_byte(rl, c, &state);
@@ -791,14 +798,16 @@ bw_http_parse_hash_lc(const u_char *p, size_t n)
 }
 
 /*
- * Scans name bytes from p, hashing them, until the colon. Returns the colon's
- * address, last when more bytes are needed, or NULL on a byte that cannot be
- * in a name (SP and HTAB included: RFC 9112 §5.1).
+ * Scans name bytes from *pp, hashing them, up to the colon. BW_OK: *pp is at
+ * the colon. BW_AGAIN: all consumed. BW_HTTP_PARSE_INVALID_HEADER: *pp is at
+ * a byte that cannot be in a name (SP and HTAB included: RFC 9112 §5.1).
  */
-static u_char *
-bw_http_parse_header_name(bw_http_header_line_t *h, u_char *p, u_char *last)
+static bw_rc_t
+bw_http_parse_header_name(bw_http_header_line_t *h, u_char **pp, u_char *last)
 {
     bw_uint_t hash = h->hash;
+    u_char   *p = *pp;
+    bw_rc_t   rc = BW_AGAIN;
 
     for (; p < last; p++) {
         u_char c = *p;
@@ -808,8 +817,8 @@ bw_http_parse_header_name(bw_http_header_line_t *h, u_char *p, u_char *last)
             hash = bw_http_hash_step(hash, c | 0x20);
             continue;
         case BW_NAME_COLON:
-            h->hash = hash;
-            return p;
+            rc = BW_OK;
+            goto out;
         case BW_NAME_UNDERSCORE:
             h->flags |= BW_HTTP_HEADER_UNDERSCORE;
             break;
@@ -820,12 +829,16 @@ bw_http_parse_header_name(bw_http_header_line_t *h, u_char *p, u_char *last)
             h->flags |= BW_HTTP_HEADER_NONALNUM | BW_HTTP_HEADER_NOT_TOKEN;
             break;
         default:
-            return NULL;
+            rc = BW_HTTP_PARSE_INVALID_HEADER;
+            goto out;
         }
         hash = bw_http_hash_step(hash, c);
     }
+
+out:
     h->hash = hash;
-    return last;
+    *pp = p;
+    return rc;
 }
 
 bw_rc_t
@@ -834,6 +847,7 @@ bw_http_parse_header_line(bw_http_header_line_t *h, u_char **pos, u_char *last)
     u_char  *p = *pos;
     unsigned state = h->state;
     unsigned cls;
+    bw_rc_t  rc;
 
     for (; p < last; p++) {
         u_char c = *p;
@@ -857,13 +871,12 @@ bw_http_parse_header_line(bw_http_header_line_t *h, u_char **pos, u_char *last)
             /* fall through */
 
         case BW_HL_NAME:
-            p = bw_http_parse_header_name(h, p, last);
-            if (p == NULL) {
-                p = *pos > h->line_start ? *pos : h->line_start; /* log from the line */
-                goto invalid_at_line;
-            }
-            if (p == last) {
+            rc = bw_http_parse_header_name(h, &p, last);
+            if (rc == BW_AGAIN) {
                 goto again;
+            }
+            if (rc != BW_OK) {
+                goto invalid;
             }
             h->name_end = p;
             state = BW_HL_VALUE_START;
@@ -948,7 +961,6 @@ block_done:
     return BW_DONE;
 
 invalid:
-invalid_at_line:
     h->state = BW_HL_START;
     *pos = p;
     return BW_HTTP_PARSE_INVALID_HEADER;
@@ -1140,7 +1152,7 @@ bw_http_parse_chunked(bw_http_chunked_t *ctx, u_char **pos, u_char *last)
                 state = BW_CH_DATA_LF;
                 break;
             }
-            /* fall through: a bare LF ends the data too */
+            /* fall through - a bare LF ends the data too */
 
         case BW_CH_DATA_LF:
             if (c != BW_LF) {
@@ -1209,8 +1221,8 @@ failed:
 /*
  * A '/' (literal or decoded) or the end of the path closes the segment that
  * ends at *dp: a "." segment is dropped, a ".." segment drops itself and the
- * segment before it. Returns true when the segment was dropped (the output
- * then already ends in '/').
+ * segment before it; *dropped tells whether it was (the output then already
+ * ends in '/'). BW_HTTP_PARSE_INVALID_REQUEST when ".." climbs above "/".
  */
 static bw_rc_t
 bw_http_parse_uri_segment_end(u_char *dst, u_char **dp, bool *dropped)
@@ -1314,7 +1326,7 @@ bw_http_parse_complex_uri(const bw_str_t *path, u_char *dst, bool merge_slashes,
     return BW_OK;
 }
 
-/* True when [seg, seg + n) decodes to "." or ".." (letters already decoded by the caller). */
+/* True when a decoded segment of len bytes, dots of them '.', is "." or "..". */
 static bool
 bw_http_parse_is_dot_segment(unsigned len, unsigned dots)
 {

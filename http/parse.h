@@ -92,7 +92,11 @@
 #define BW_HTTP_PARSE_INVALID_HOST      16 /* 400 "client sent invalid host header" */
 #define BW_HTTP_PARSE_UNKNOWN_TE        17 /* 501 client sent unknown "Transfer-Encoding" */
 
-/* ---- methods: one bit each, for limit_except and friends ---- */
+/*
+ * ---- methods: one bit each, for limit_except and friends ----
+ * request.h defines the same macros for the request; the identical
+ * redefinition is harmless and the compiler warns if the two ever differ.
+ */
 
 #define BW_HTTP_UNKNOWN   0x00000001
 #define BW_HTTP_GET       0x00000002
@@ -112,7 +116,7 @@
 #define BW_HTTP_TRACE     0x00008000
 #define BW_HTTP_CONNECT   0x00010000
 
-/* http_version values: major * 1000 + minor. */
+/* http_version values: major * 1000 + minor (the last two also in request.h). */
 #define BW_HTTP_VERSION_9  9
 #define BW_HTTP_VERSION_10 1000
 #define BW_HTTP_VERSION_11 1001

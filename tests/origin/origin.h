@@ -110,13 +110,17 @@ struct bw_origin_conn_s {
     bw_origin_buf_t   out;
     bw_origin_req_t   req;
     bool              head_done;        /* req holds a parsed head */
+    bool              peer_eof;         /* the peer closed its sending side */
+    bool              closed;           /* closed; freed after the current event batch */
     /* the response body being generated */
     const char       *src;              /* body bytes, or NULL for the len= pattern */
     char             *src_owned;        /* what to free for src */
     uint64_t          body_total;
     uint64_t          body_sent;
     uint64_t          body_stop;        /* close_mid: stop (and close) here */
-    bool              body_started;
+    bool              body_started;     /* body_delay= has been waited */
+    bool              paused;           /* chunk_delay= for the next piece has passed */
+    bool              body_done;        /* everything, last chunk included, is queued */
     bool              resp_chunked;
     bool              resp_close;       /* close after this response */
     bw_origin_conn_t *prev;
@@ -133,6 +137,7 @@ typedef struct {
     uint64_t          connections;
     uint64_t          active;
     bw_origin_conn_t *conns;
+    bw_origin_conn_t *dead;             /* closed, to free after the event batch */
 } bw_origin_t;
 
 extern bw_origin_t bw_origin;
@@ -141,6 +146,7 @@ extern bw_origin_t bw_origin;
 int64_t bw_origin_now_ms(void);
 /* Re-registers c with epoll for the events its state needs. */
 void bw_origin_conn_watch(bw_origin_conn_t *c);
+/* Closes c; its memory stays valid (c->closed) until the event batch ends. */
 void bw_origin_conn_close(bw_origin_conn_t *c);
 /* Shuts our side down and drains the peer for a moment before closing. */
 void bw_origin_conn_linger(bw_origin_conn_t *c);
@@ -173,6 +179,8 @@ void bw_origin_response_start(bw_origin_conn_t *c);
 void bw_origin_response_send(bw_origin_conn_t *c);
 /* Writes what can be written; called on EPOLLOUT and after pauses. */
 void bw_origin_response_write(bw_origin_conn_t *c);
+/* Writes c->out; -1 on a write error, 0 when all is out, 1 when some waits. */
+int bw_origin_response_flush(bw_origin_conn_t *c);
 /* Queues a small complete response and closes after it (for bad requests). */
 void bw_origin_response_error(bw_origin_conn_t *c, int status);
 
