@@ -45,7 +45,7 @@ bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
     cycle->log = old ? old->log : &bw_log_stderr_log;
 
     if (bw_array_init(&cycle->listening, pool, 8, sizeof(bw_listening_t)) != BW_OK
-        || bw_array_init(&cycle->shared_memory, pool, 8, sizeof(bw_shm_zone_t)) != BW_OK
+        || bw_array_init(&cycle->shared_memory, pool, 8, sizeof(bw_shm_zone_t *)) != BW_OK
         || bw_array_init(&cycle->open_files, pool, 8, sizeof(bw_open_file_t *)) != BW_OK
         || bw_array_init(&cycle->paths, pool, 4, sizeof(bw_str_t)) != BW_OK
         || bw_cycle_init_paths(cycle, params) != BW_OK
@@ -58,8 +58,12 @@ bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
     if (params->test) {
         return cycle;
     }
-    if (bw_shm_zones_create(cycle, old) != BW_OK || bw_listening_open(cycle) != BW_OK
-        || bw_module_init_cycle(cycle) != BW_OK) {
+    if (bw_shm_zones_create(cycle, old) != BW_OK) {
+        goto failed;
+    }
+    if (bw_listening_open(cycle) != BW_OK || bw_module_init_cycle(cycle) != BW_OK) {
+        /* Unmap the zones this cycle mapped; the old cycle keeps its own. */
+        bw_shm_zones_release_unused(cycle, old);
         goto failed;
     }
     cycle->old_cycle = NULL;

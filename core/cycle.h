@@ -51,7 +51,7 @@ struct bw_cycle_s {
     bw_str_t        hostname;
 
     bw_array_t      listening;     /* bw_listening_t */
-    bw_array_t      shared_memory; /* bw_shm_zone_t */
+    bw_array_t      shared_memory; /* bw_shm_zone_t * */
     bw_array_t      open_files;    /* bw_open_file_t *: reopened on USR1 */
     bw_array_t      paths;         /* bw_str_t: temp dirs to create at start */
 

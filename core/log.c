@@ -6,7 +6,7 @@
  */
 #include "log.h"
 
-#include "time.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -12,7 +12,8 @@
 #include "listen.h"
 #include "module.h"
 #include "pool.h"
-#include "time.h"
+#include "shm.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -289,6 +290,10 @@ bw_master_reap(bw_cycle_t *cycle, bool stopping)
             bw_log_error(BW_LOG_ALERT, cycle->log, 0, "worker process %d exited with fatal "
                          "code 2 and cannot be respawned", (int) pid);
         }
+        if (crashed) {
+            /* A worker that died holding a zone lock must not block the others. */
+            bw_shm_zones_force_unlock(cycle, pid);
+        }
         int slot = p->slot;
         bool respawn = crashed && !fatal && !p->exiting && !stopping && p->generation == bw_generation
                        && !bw_noaccepting;
@@ -432,6 +437,7 @@ bw_master_exit(bw_cycle_t *cycle, int code)
     bw_process_pid_delete(bw_pid_renamed ? &ccf->oldpid : &ccf->pid);
     bw_log_error(BW_LOG_NOTICE, cycle->log, 0, "exit");
     bw_module_exit_master(cycle);
+    bw_shm_zones_destroy(cycle);
     bw_cycle_destroy(cycle);
     exit(code);
 }

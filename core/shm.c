@@ -6,6 +6,10 @@
  * the master builds the new cycle's zones beside the old ones; a zone whose
  * name, size and owner are unchanged keeps its mapping, so rate-limit state,
  * cache index and sessions survive a reload.
+ *
+ * cycle->shared_memory holds pointers to zones allocated one by one from
+ * the cycle pool: modules keep a zone's address in their configuration, so
+ * a zone must not move when the array grows.
  */
 #include "shm.h"
 
@@ -14,25 +18,28 @@
 #include <stdio.h>
 #include <sys/mman.h>
 
-static bw_shm_zone_t *
-bw_shm_zone_lookup(bw_array_t *zones, const bw_str_t *name)
+/* Number of zones of a cycle (none when the array was never initialised). */
+static size_t
+bw_shm_zones_n(const bw_cycle_t *cycle)
 {
-    if (zones->elts == NULL) {
-        return NULL;
-    }
-    bw_shm_zone_t *zone = zones->elts;
-    for (size_t i = 0; i < zones->nelts; i++) {
-        if (bw_str_eq(&zone[i].name, name)) {
-            return &zone[i];
-        }
-    }
-    return NULL;
+    return cycle && cycle->shared_memory.elts ? cycle->shared_memory.nelts : 0;
+}
+
+static bw_shm_zone_t *
+bw_shm_zone_at(const bw_cycle_t *cycle, size_t i)
+{
+    return ((bw_shm_zone_t **) cycle->shared_memory.elts)[i];
 }
 
 bw_shm_zone_t *
 bw_shm_zone_find(bw_cycle_t *cycle, const bw_str_t *name)
 {
-    return bw_shm_zone_lookup(&cycle->shared_memory, name);
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        if (bw_str_eq(&bw_shm_zone_at(cycle, i)->name, name)) {
+            return bw_shm_zone_at(cycle, i);
+        }
+    }
+    return NULL;
 }
 
 /* A declaration of a zone already in the list: same owner, compatible size. */
@@ -58,37 +65,45 @@ bw_shm_zone_redeclare(bw_shm_zone_t *zone, size_t size, void *tag, char *err, si
     return zone;
 }
 
+/* Allocates a zone in the cycle pool and appends its pointer; NULL on no memory. */
+static bw_shm_zone_t *
+bw_shm_zone_append(bw_cycle_t *cycle, const bw_str_t *name)
+{
+    bw_array_t *zones = &cycle->shared_memory;
+
+    /* (re)initialise an empty list whose elements are not zone pointers */
+    if ((zones->elts == NULL || (zones->nelts == 0 && zones->size != sizeof(bw_shm_zone_t *)))
+        && bw_array_init(zones, cycle->pool, 8, sizeof(bw_shm_zone_t *)) != BW_OK) {
+        return NULL;
+    }
+    bw_shm_zone_t *zone = bw_pcalloc(cycle->pool, sizeof(bw_shm_zone_t));
+    if (zone == NULL || bw_pstrcopy(cycle->pool, &zone->name, name) != BW_OK) {
+        return NULL;
+    }
+    bw_shm_zone_t **slot = bw_array_push(zones);
+    if (slot == NULL) {
+        return NULL;
+    }
+    *slot = zone;
+    return zone;
+}
+
 bw_shm_zone_t *
 bw_shm_zone_declare(bw_cycle_t *cycle, const bw_str_t *name, size_t size, void *tag, char *err,
                     size_t errlen)
 {
-    bw_array_t *zones = &cycle->shared_memory;
-
     if (size && size < BW_SHM_ZONE_MIN_SIZE) {
         snprintf(err, errlen, "zone \"%.*s\" is too small", BW_STR_ARG(*name));
         return NULL;
     }
 
-    bw_shm_zone_t *zone = bw_shm_zone_lookup(zones, name);
+    bw_shm_zone_t *zone = bw_shm_zone_find(cycle, name);
     if (zone) {
         return bw_shm_zone_redeclare(zone, size, tag, err, errlen);
     }
 
-    if (zones->elts == NULL
-        && bw_array_init(zones, cycle->pool, 8, sizeof(bw_shm_zone_t)) != BW_OK) {
-        snprintf(err, errlen, "out of memory declaring shared memory zone \"%.*s\"",
-                 BW_STR_ARG(*name));
-        return NULL;
-    }
-    zone = bw_array_push(zones);
+    zone = bw_shm_zone_append(cycle, name);
     if (zone == NULL) {
-        snprintf(err, errlen, "out of memory declaring shared memory zone \"%.*s\"",
-                 BW_STR_ARG(*name));
-        return NULL;
-    }
-    memset(zone, 0, sizeof(bw_shm_zone_t));
-    if (bw_pstrcopy(cycle->pool, &zone->name, name) != BW_OK) {
-        zones->nelts--;
         snprintf(err, errlen, "out of memory declaring shared memory zone \"%.*s\"",
                  BW_STR_ARG(*name));
         return NULL;
@@ -101,13 +116,13 @@ bw_shm_zone_declare(bw_cycle_t *cycle, const bw_str_t *name, size_t size, void *
 bw_rc_t
 bw_shm_zones_check(bw_cycle_t *cycle)
 {
-    bw_shm_zone_t *zone = cycle->shared_memory.elts;
     bw_rc_t rc = BW_OK;
 
-    for (size_t i = 0; zone && i < cycle->shared_memory.nelts; i++) {
-        if (zone[i].size == 0) {
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        bw_shm_zone_t *zone = bw_shm_zone_at(cycle, i);
+        if (zone->size == 0) {
             bw_log_error(BW_LOG_EMERG, cycle->log, 0, "zero size shared memory zone \"%.*s\"",
-                         BW_STR_ARG(zone[i].name));
+                         BW_STR_ARG(zone->name));
             rc = BW_ERROR;
         }
     }
@@ -121,7 +136,7 @@ bw_shm_zone_reusable(bw_shm_zone_t *zone, bw_cycle_t *old_cycle)
     if (old_cycle == NULL || zone->noreuse) {
         return NULL;
     }
-    bw_shm_zone_t *old = bw_shm_zone_lookup(&old_cycle->shared_memory, &zone->name);
+    bw_shm_zone_t *old = bw_shm_zone_find(old_cycle, &zone->name);
     if (old == NULL || old->addr == NULL || old->size != zone->size || old->tag != zone->tag) {
         return NULL;
     }
@@ -164,24 +179,20 @@ bw_shm_zone_unmap(bw_cycle_t *cycle, bw_shm_zone_t *zone)
 static void
 bw_shm_zones_unwind(bw_cycle_t *cycle, bw_cycle_t *old_cycle, size_t n)
 {
-    bw_shm_zone_t *zone = cycle->shared_memory.elts;
-
     for (size_t i = 0; i < n; i++) {
-        bw_shm_zone_t *old = bw_shm_zone_reusable(&zone[i], old_cycle);
-        if (old && old->addr == zone[i].addr) {
-            zone[i].addr = NULL; /* still the old cycle's */
+        bw_shm_zone_t *zone = bw_shm_zone_at(cycle, i);
+        bw_shm_zone_t *old = bw_shm_zone_reusable(zone, old_cycle);
+        if (old && old->addr == zone->addr) {
+            zone->addr = NULL; /* still the old cycle's */
             continue;
         }
-        bw_shm_zone_unmap(cycle, &zone[i]);
+        bw_shm_zone_unmap(cycle, zone);
     }
 }
 
 bw_rc_t
 bw_shm_zones_create(bw_cycle_t *cycle, bw_cycle_t *old_cycle)
 {
-    bw_shm_zone_t *zone = cycle->shared_memory.elts;
-    size_t n = zone ? cycle->shared_memory.nelts : 0;
-
     if (bw_shm_zones_check(cycle) != BW_OK) {
         return BW_ERROR;
     }
@@ -189,19 +200,20 @@ bw_shm_zones_create(bw_cycle_t *cycle, bw_cycle_t *old_cycle)
         bw_slab_log = cycle->log;
     }
 
-    for (size_t i = 0; i < n; i++) {
-        bw_shm_zone_t *old = bw_shm_zone_reusable(&zone[i], old_cycle);
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        bw_shm_zone_t *zone = bw_shm_zone_at(cycle, i);
+        bw_shm_zone_t *old = bw_shm_zone_reusable(zone, old_cycle);
         void *old_data = NULL;
 
         if (old) {
-            zone[i].addr = old->addr;
+            zone->addr = old->addr;
             old_data = old->data;
-        } else if (bw_shm_zone_map(cycle, &zone[i]) != BW_OK) {
+        } else if (bw_shm_zone_map(cycle, zone) != BW_OK) {
             bw_shm_zones_unwind(cycle, old_cycle, i);
             return BW_ERROR;
         }
 
-        if (zone[i].init && zone[i].init(&zone[i], old_data) != BW_OK) {
+        if (zone->init && zone->init(zone, old_data) != BW_OK) {
             bw_shm_zones_unwind(cycle, old_cycle, i + 1);
             return BW_ERROR;
         }
@@ -211,12 +223,10 @@ bw_shm_zones_create(bw_cycle_t *cycle, bw_cycle_t *old_cycle)
 
 /* True when some zone of `cycle` uses the mapping at addr. */
 static bool
-bw_shm_zones_uses(bw_cycle_t *cycle, const u_char *addr)
+bw_shm_zones_uses(const bw_cycle_t *cycle, const u_char *addr)
 {
-    bw_shm_zone_t *zone = cycle ? cycle->shared_memory.elts : NULL;
-
-    for (size_t i = 0; zone && i < cycle->shared_memory.nelts; i++) {
-        if (zone[i].addr == addr) {
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        if (bw_shm_zone_at(cycle, i)->addr == addr) {
             return true;
         }
     }
@@ -226,14 +236,13 @@ bw_shm_zones_uses(bw_cycle_t *cycle, const u_char *addr)
 void
 bw_shm_zones_release_unused(bw_cycle_t *cycle, bw_cycle_t *keep)
 {
-    bw_shm_zone_t *zone = cycle->shared_memory.elts;
-
-    for (size_t i = 0; zone && i < cycle->shared_memory.nelts; i++) {
-        if (zone[i].addr && bw_shm_zones_uses(keep, zone[i].addr)) {
-            zone[i].addr = NULL; /* now keep's */
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        bw_shm_zone_t *zone = bw_shm_zone_at(cycle, i);
+        if (zone->addr && bw_shm_zones_uses(keep, zone->addr)) {
+            zone->addr = NULL; /* now keep's */
             continue;
         }
-        bw_shm_zone_unmap(cycle, &zone[i]);
+        bw_shm_zone_unmap(cycle, zone);
     }
     if (keep) {
         bw_slab_log = keep->log;
@@ -251,13 +260,13 @@ bw_shm_zones_destroy(bw_cycle_t *cycle)
 bw_uint_t
 bw_shm_zones_force_unlock(bw_cycle_t *cycle, pid_t pid)
 {
-    bw_shm_zone_t *zone = cycle->shared_memory.elts;
     bw_uint_t n = 0;
 
-    for (size_t i = 0; zone && i < cycle->shared_memory.nelts; i++) {
-        if (zone[i].addr && bw_shmtx_force_unlock(&bw_shm_zone_pool(&zone[i])->mutex, pid)) {
+    for (size_t i = 0; i < bw_shm_zones_n(cycle); i++) {
+        bw_shm_zone_t *zone = bw_shm_zone_at(cycle, i);
+        if (zone->addr && bw_shmtx_force_unlock(&bw_shm_zone_pool(zone)->mutex, pid)) {
             bw_log_error(BW_LOG_ALERT, cycle->log, 0,
-                         "shared memory zone \"%.*s\" was locked by %d", BW_STR_ARG(zone[i].name),
+                         "shared memory zone \"%.*s\" was locked by %d", BW_STR_ARG(zone->name),
                          (int) pid);
             n++;
         }

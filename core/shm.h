@@ -51,8 +51,11 @@ struct bw_shm_zone_s {
 
 /*
  * The pure part of bw_shm_zone_add: finds the zone `name` in
- * cycle->shared_memory or appends it (the array is initialised on first
- * use). size 0 refers to a zone declared elsewhere; a later declaration
+ * cycle->shared_memory or appends it. That array holds bw_shm_zone_t
+ * pointers (each zone allocated from the cycle pool, so a zone's address
+ * stays valid while more are declared); it is initialised here on first
+ * use, also when the cycle set it up empty for another element size.
+ * size 0 refers to a zone declared elsewhere; a later declaration
  * with a size sets it. Returns the zone, or NULL with a message (nginx's
  * wording, no " in file:line") written into err[errlen]:
  *   the shared memory zone "x" is already declared for a different use

@@ -81,7 +81,7 @@ bw_shmtx_lock_spin(bw_shmtx_t *mtx)
     if (bw_shmtx_ncpu <= 1) {
         return false;
     }
-    for (uint32_t n = 1; n < mtx->spin; n <<= 1) {
+    for (uint32_t n = 1; n && n < mtx->spin; n <<= 1) {
         for (uint32_t i = 0; i < n; i++) {
             bw_shmtx_cpu_pause();
         }

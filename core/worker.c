@@ -4,9 +4,11 @@
  */
 #include "process.h"
 
+#include "conf.h"
 #include "event.h"
 #include "module.h"
-#include "time.h"
+#include "pool.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -13,7 +13,7 @@
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
-#include "time.h"
+#include "clock.h"
 #include "timer.h"
 
 #include <arpa/inet.h>

@@ -21,7 +21,8 @@
  * buffer drains.
  *
  * Timers live in timer.h, connections in conn.h, listening sockets and the
- * accept handler in listen.h, socket I/O in io.h. Nothing here knows HTTP.
+ * accept handler in listen.h (all three included at the end of this file),
+ * socket I/O in io.h. Nothing here knows HTTP.
  */
 #ifndef BW_EVENT_H
 #define BW_EVENT_H
@@ -68,13 +69,6 @@ typedef struct {
 extern bw_module_t bw_events_module;
 
 #define bw_event_get_conf(cycle) ((bw_event_conf_t *) (cycle)->conf[bw_events_module.index])
-
-/*
- * Which worker this process is (0 .. worker_processes-1; -1 when running
- * without a master). The worker body sets it before the init_worker hooks
- * run: it picks the reuseport listening clone the worker polls.
- */
-extern int bw_event_worker_slot;
 
 /* Events deferred to the end of the current loop turn (bw_event_post). */
 extern bw_queue_t bw_event_posted;
@@ -126,5 +120,15 @@ void bw_event_process_posted(bw_queue_t *queue);
 
 /* A handler that does nothing: the default for events nobody waits on. */
 void bw_event_empty_handler(bw_event_t *ev);
+
+/*
+ * The rest of the event layer, so that one include serves the worker body:
+ * timers (bw_event_add_timer, bw_event_timer_no_timers_left), connections
+ * (bw_connections_close_idle, bw_connections_active) and listening sockets
+ * (bw_listening_worker_stop). Included last: they need the types above.
+ */
+#include "timer.h"
+#include "conn.h"
+#include "listen.h"
 
 #endif

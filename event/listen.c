@@ -11,13 +11,14 @@
 
 #include "cycle.h"
 #include "log.h"
+#include "module.h"
 #include "pool.h"
 
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BW_LISTENING_ENV "BULWARK"
@@ -367,9 +368,7 @@ bw_listening_open(bw_cycle_t *cycle)
         if (tries > 1) {
             bw_log_error(BW_LOG_NOTICE, log, 0, "try again to bind() after %ldms",
                          (long) bw_listening_bind_delay);
-            struct timespec ts = {bw_listening_bind_delay / 1000,
-                                  (bw_listening_bind_delay % 1000) * 1000000};
-            nanosleep(&ts, NULL);
+            usleep((useconds_t) bw_listening_bind_delay * 1000);
         }
     }
     if (busy) {

@@ -33,7 +33,7 @@
 #include "cycle.h"
 #include "log.h"
 #include "pool.h"
-#include "time.h"
+#include "clock.h"
 #include "timer.h"
 
 #include <sys/epoll.h>

@@ -7,7 +7,7 @@
 #include "timer.h"
 
 #include "log.h"
-#include "time.h"
+#include "clock.h"
 
 static bw_rbtree_t      bw_event_timer_tree;
 static bw_rbtree_node_t bw_event_timer_sentinel;

@@ -248,6 +248,7 @@ static void bw_origin_timer_fire(bw_origin_conn_t *c)
         bw_origin_response_send(c);
         break;
     case BW_ORIGIN_PAUSE:
+        c->paused = true;
         c->state = BW_ORIGIN_WRITE;
         bw_origin_response_write(c);
         break;

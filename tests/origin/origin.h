@@ -118,10 +118,10 @@ struct bw_origin_conn_s {
     uint64_t          body_total;
     uint64_t          body_sent;
     uint64_t          body_stop;        /* close_mid: stop (and close) here */
-    bool              body_started;     /* body_delay= has been waited */
-    bool              paused;           /* chunk_delay= for the next piece has passed */
+    bool              paused;           /* the delay before the next piece has passed */
     bool              body_done;        /* everything, last chunk included, is queued */
     bool              resp_chunked;
+    bool              resp_bodyless;    /* HEAD, 1xx, 204, 304: no body, no last chunk */
     bool              resp_close;       /* close after this response */
     bw_origin_conn_t *prev;
     bw_origin_conn_t *next;

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "array.h"
 #include "pool.h"
 #include "shm.h"
 
@@ -231,7 +232,7 @@ test_shm_zone_only_referenced_is_zero_size_error(void **state)
     char err[BW_SHM_ERR_LEN];
     bw_test_ctx_t ctx = {0};
 
-    bw_test_zone(tc, "one", 64 * 1024, &bw_test_tag_a, &ctx);
+    bw_shm_zone_t *one = bw_test_zone(tc, "one", 64 * 1024, &bw_test_tag_a, &ctx);
     assert_non_null(bw_test_declare(tc, "two", 0, &bw_test_tag_a, err));
     assert_non_null(bw_test_declare(tc, "three", 0, &bw_test_tag_b, err));
 
@@ -243,8 +244,39 @@ test_shm_zone_only_referenced_is_zero_size_error(void **state)
     assert_non_null(strstr(log, "zero size shared memory zone \"three\""));
     /* nothing was mapped or initialised */
     assert_int_equal(ctx.init_calls, 0);
-    bw_shm_zone_t *zone = tc->cycle.shared_memory.elts;
-    assert_null(zone[0].addr);
+    assert_null(one->addr);
+    bw_test_cycle_destroy(tc);
+}
+
+static void
+test_shm_zone_pointers_stay_valid_as_more_are_declared(void **state)
+{
+    bw_test_cycle_t *tc = bw_test_cycle_create();
+    bw_test_ctx_t ctx[40];
+    bw_shm_zone_t *zones[40];
+    char name[16];
+
+    /* set up the way the cycle does, for an element size of its choosing */
+    assert_int_equal(bw_array_init(&tc->cycle.shared_memory, tc->cycle.pool, 8,
+                                   sizeof(bw_shm_zone_t)),
+                     BW_OK);
+    memset(ctx, 0, sizeof(ctx));
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "z%d", i);
+        zones[i] = bw_test_zone(tc, name, BW_SHM_ZONE_MIN_SIZE, &bw_test_tag_a, &ctx[i]);
+    }
+    assert_int_equal(tc->cycle.shared_memory.nelts, 40);
+    assert_int_equal(bw_shm_zones_create(&tc->cycle, NULL), BW_OK);
+
+    /* the pointers handed out first still name the zones that were mapped */
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "z%d", i);
+        bw_str_t s = {strlen(name), (u_char *) name};
+        assert_ptr_equal(bw_shm_zone_find(&tc->cycle, &s), zones[i]);
+        assert_non_null(zones[i]->addr);
+        assert_int_equal(ctx[i].init_calls, 1);
+        assert_string_equal(bw_shm_zone_pool(zones[i])->name, name);
+    }
     bw_test_cycle_destroy(tc);
 }
 
@@ -473,6 +505,7 @@ main(void)
         cmocka_unit_test(test_shm_zone_conflicting_size_is_an_error),
         cmocka_unit_test(test_shm_zone_smaller_than_eight_pages_is_too_small),
         cmocka_unit_test(test_shm_zone_only_referenced_is_zero_size_error),
+        cmocka_unit_test(test_shm_zone_pointers_stay_valid_as_more_are_declared),
         cmocka_unit_test(test_shm_zones_create_maps_initialises_and_shares_with_children),
         cmocka_unit_test(test_shm_zone_reused_across_reload_when_unchanged),
         cmocka_unit_test(test_shm_failed_reload_keeps_the_old_zones),

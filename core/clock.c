@@ -1,8 +1,8 @@
 /*
- * time.c -- the cached clock. Workers read bw_time instead of calling the
+ * clock.c -- the cached clock. Workers read bw_time instead of calling the
  * kernel per request; the loop refreshes it after every epoll_wait.
  */
-#include "time.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>

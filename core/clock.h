@@ -1,9 +1,9 @@
 /*
- * time.h -- the cached clock, refreshed once per event-loop turn, and the
+ * clock.h -- the cached clock, refreshed once per event-loop turn, and the
  * date strings derived from it (error log, access log, HTTP Date).
  */
-#ifndef BW_TIME_H
-#define BW_TIME_H
+#ifndef BW_CLOCK_H
+#define BW_CLOCK_H
 
 #include "str.h"
 
