@@ -16,23 +16,26 @@ static const char *const bw_time_months[] = {"Jan", "Feb", "Mar", "Apr", "May", 
 static void
 bw_time_format(time_t sec)
 {
-    struct tm gmt, loc;
-    gmtime_r(&sec, &gmt);
+    struct tm loc;
     localtime_r(&sec, &loc);
     bw_time.gmtoff = (int) (loc.tm_gmtoff / 60);
     int off = bw_time.gmtoff < 0 ? -bw_time.gmtoff : bw_time.gmtoff;
     char sign = bw_time.gmtoff < 0 ? '-' : '+';
 
     bw_time_http(bw_time.http, sec);
-    snprintf((char *) bw_time.err_log, sizeof(bw_time.err_log), "%04d/%02d/%02d %02d:%02d:%02d",
-             loc.tm_year + 1900, loc.tm_mon + 1, loc.tm_mday, loc.tm_hour, loc.tm_min,
-             loc.tm_sec);
-    snprintf((char *) bw_time.http_log, sizeof(bw_time.http_log),
-             "%02d/%s/%04d:%02d:%02d:%02d %c%02d%02d", loc.tm_mday, bw_time_months[loc.tm_mon],
-             loc.tm_year + 1900, loc.tm_hour, loc.tm_min, loc.tm_sec, sign, off / 60, off % 60);
-    snprintf((char *) bw_time.iso8601, sizeof(bw_time.iso8601),
-             "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", loc.tm_year + 1900, loc.tm_mon + 1,
-             loc.tm_mday, loc.tm_hour, loc.tm_min, loc.tm_sec, sign, off / 60, off % 60);
+    /* Formatted through a roomy buffer: the fields always fit, the compiler cannot tell. */
+    char buf[96];
+    snprintf(buf, sizeof(buf), "%04d/%02d/%02d %02d:%02d:%02d", loc.tm_year + 1900,
+             loc.tm_mon + 1, loc.tm_mday, loc.tm_hour, loc.tm_min, loc.tm_sec);
+    memcpy(bw_time.err_log, buf, sizeof(bw_time.err_log) - 1);
+    snprintf(buf, sizeof(buf), "%02d/%s/%04d:%02d:%02d:%02d %c%02d%02d", loc.tm_mday,
+             bw_time_months[loc.tm_mon], loc.tm_year + 1900, loc.tm_hour, loc.tm_min,
+             loc.tm_sec, sign, off / 60, off % 60);
+    memcpy(bw_time.http_log, buf, sizeof(bw_time.http_log) - 1);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", loc.tm_year + 1900,
+             loc.tm_mon + 1, loc.tm_mday, loc.tm_hour, loc.tm_min, loc.tm_sec, sign, off / 60,
+             off % 60);
+    memcpy(bw_time.iso8601, buf, sizeof(bw_time.iso8601) - 1);
 }
 
 void

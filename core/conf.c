@@ -43,6 +43,16 @@ const bw_directive_t bw_conf_core_directives[] = {
 
 /* ---- messages ---- */
 
+/* True when `log` writes somewhere else than the stderr every message goes to. */
+static bool
+bw_conf_log_is_file(const bw_log_t *log)
+{
+    if (log == NULL || log == &bw_log_stderr_log) {
+        return false;
+    }
+    return log->next != NULL || (log->file != NULL && log->file->fd != STDERR_FILENO);
+}
+
 void
 bw_conf_log(bw_conf_t *cf, unsigned level, int err, const char *fmt, ...)
 {
@@ -70,8 +80,7 @@ bw_conf_log(bw_conf_t *cf, unsigned level, int err, const char *fmt, ...)
     }
 
     bw_log_stderr(level, 0, "%s", msg);
-    if (cf->log != NULL && cf->log != &bw_log_stderr_log
-        && !(cf->log->next == NULL && cf->log->file != NULL && cf->log->file->fd == STDERR_FILENO)) {
+    if (bw_conf_log_is_file(cf->log)) {
         bw_log_error(level, cf->log, 0, "%s", msg);
     }
     if (level != BW_LOG_STDERR && level <= BW_LOG_ERR) {
@@ -207,7 +216,11 @@ bw_conf_file_read(bw_conf_t *cf, const bw_str_t *name)
     int     err = errno;
     close(fd);
     if (!ok) {
+        /* nginx reports a failed read (a directory, say) without the includer's location */
+        bw_conf_file_t *includer = cf->file;
+        cf->file = NULL;
         bw_conf_log(cf, BW_LOG_CRIT, err, "pread() \"%s\" failed", (const char *) full.data);
+        cf->file = includer;
         return NULL;
     }
 

@@ -62,7 +62,8 @@ bw_conf_set_flag(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     } else if (bw_conf_name_eq(v, "off")) {
         *fp = 0;
     } else {
-        bw_conf_error(cf, "invalid value \"%.*s\" in \"%s\" directive, it must be \"on\" or \"off\"",
+        bw_conf_error(cf,
+                      "invalid value \"%.*s\" in \"%s\" directive, it must be \"on\" or \"off\"",
                       BW_STR_ARG(*v), d->name);
         return BW_CONF_ERROR;
     }

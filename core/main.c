@@ -132,10 +132,7 @@ bw_main_dump(void)
         printf("# configuration file %.*s:\n", BW_STR_ARG(files[i].name));
         size_t len = (size_t) (files[i].end - files[i].start);
         fwrite(files[i].start, 1, len, stdout);
-        if (len == 0 || files[i].start[len - 1] != '\n') {
-            putchar('\n');
-        }
-        putchar('\n');
+        putchar('\n'); /* as nginx -T: one newline after each file's content */
     }
     fflush(stdout);
 }

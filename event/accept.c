@@ -60,9 +60,11 @@ bw_event_accept_init(bw_cycle_t *cycle, bw_connection_t *c, const bw_sockaddr_t 
     if (c->pool == NULL) {
         return BW_ERROR;
     }
+    u_char text[BW_SOCKADDR_STRLEN] = "";
+    size_t len = bw_sockaddr_text(&sa->sa, socklen, text, sizeof(text), false);
     bw_log_t *log = bw_palloc(c->pool, sizeof(bw_log_t));
     c->sockaddr = bw_palloc(c->pool, socklen ? socklen : 1);
-    c->addr_text.data = bw_pnalloc(c->pool, BW_SOCKADDR_STRLEN);
+    c->addr_text.data = bw_pnalloc(c->pool, len + 1);
     if (log == NULL || c->sockaddr == NULL || c->addr_text.data == NULL) {
         return BW_ERROR;
     }
@@ -78,8 +80,8 @@ bw_event_accept_init(bw_cycle_t *cycle, bw_connection_t *c, const bw_sockaddr_t 
 
     memcpy(c->sockaddr, sa, socklen);
     c->socklen = socklen;
-    c->addr_text.len = bw_sockaddr_text(c->sockaddr, socklen, c->addr_text.data,
-                                        BW_SOCKADDR_STRLEN, false);
+    memcpy(c->addr_text.data, text, len + 1);
+    c->addr_text.len = len;
     if (!ls->wildcard) {
         c->local_sockaddr = &ls->sockaddr.sa;
         c->local_socklen = ls->socklen;

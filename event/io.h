@@ -17,7 +17,7 @@
 #define BW_IOVS_MAX 64
 
 /*
- * Reads up to `size` bytes. A short read clears rev->ready (edge-triggered:
+ * Reads up to `size` (> 0) bytes. A short read clears rev->ready (edge-triggered:
  * the socket is drained) unless the peer already shut down, so the next
  * call sees the 0 that sets rev->eof.
  */

@@ -215,6 +215,9 @@ bw_event_dispatch(const struct epoll_event *ee)
     if (revents & (EPOLLERR | EPOLLHUP)) {
         revents |= EPOLLIN | EPOLLOUT;
     }
+    if (revents & EPOLLRDHUP) {
+        revents |= EPOLLIN; /* the read that follows returns what is left, then 0 */
+    }
 
     bw_event_t *rev = c->read;
     if ((revents & EPOLLIN) && rev->active) {

@@ -24,6 +24,8 @@ typedef struct {
     bw_int_t  overwrite;   /* =code: answer with this code; 0: keep; -1: "=" (upstream's) */
     void     *value;       /* complex value (http/script.h) of the URI or @name or URL */
     bw_str_t  raw;         /* the target as written */
+    bw_str_t  args;        /* "?args" part of a static "/uri?args" target (value holds the
+                              URI part only); empty otherwise */
 } bw_http_err_page_t;
 
 /* `listen` options for one address. */
@@ -64,6 +66,12 @@ typedef struct {
     bw_uint_t   variables_hash_bucket_size;
     bw_uint_t   server_names_hash_max_size;
     bw_uint_t   server_names_hash_bucket_size;
+
+    /* ---- added by the routing helper (append only) ---- */
+    bw_uint_t   warned;             /* BW_HTTP_CORE_WARNED_*: once-per-config warnings */
+
+    /* ---- added by the script helper (append only) ---- */
+    void       *variables;          /* the variable registry (http/variables.c) */
 } bw_http_core_main_conf_t;
 
 struct bw_http_core_srv_conf_s {
@@ -84,6 +92,11 @@ struct bw_http_core_srv_conf_s {
     bw_int_t        ignore_invalid_headers;      /* on */
     bw_int_t        merge_slashes;               /* on */
     bw_int_t        underscores_in_headers;      /* off */
+
+    /* ---- added by the routing helper (append only) ---- */
+    bw_str_t        server_name;      /* primary name ($server_name, redirects): the first
+                                         server_name with a leading '.' dropped; "" by default */
+    bool            captures;         /* a regex server_name has captures */
 };
 
 struct bw_http_core_loc_conf_s {
@@ -159,6 +172,17 @@ struct bw_http_core_loc_conf_s {
     bw_uint_t       satisfy;           /* 0 all, 1 any */
     bw_uint_t       limit_except;      /* allowed methods mask, 0: no limit_except */
     void           *limit_except_loc_conf;
+
+    /* ---- added by the routing helper (append only) ---- */
+    bool            noname;            /* an if{} or limit_except{} conf: merged, never matched */
+    bw_str_t        file_name;         /* where the location block starts, for messages */
+    bw_uint_t       line;
+    bw_int_t        client_body_in_single_buffer; /* off */
+    bw_int_t        log_subrequest;    /* off */
+    size_t          subrequest_output_buffer_size; /* 4k|8k: one page */
+    bw_array_t     *resolver;          /* bw_str_t: `resolver` arguments as written; NULL */
+    bw_msec_t       resolver_timeout;  /* 30s */
+    bw_msec_t       auth_delay;        /* 0 */
 };
 
 /*

@@ -12,6 +12,9 @@
 #include "pool.h"
 
 #include <stddef.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define BW_CR '\r'
 #define BW_LF '\n'
@@ -192,6 +195,12 @@ static const size_t bw_http_request_line_ptrs[] = {
     offsetof(bw_http_request_line_t, protocol_end),
 };
 
+/* A field added to the structs must be added to the reset and the lists above. */
+_Static_assert(sizeof(bw_http_request_line_t)
+                   == offsetof(bw_http_request_line_t, request_start)
+                          + bw_nelems(bw_http_request_line_ptrs) * sizeof(u_char *),
+               "bw_http_request_line_t: update bw_http_request_line_ptrs and the reset");
+
 void
 bw_http_request_line_init(bw_http_request_line_t *rl)
 {
@@ -204,6 +213,29 @@ bw_http_request_line_rebase(bw_http_request_line_t *rl, const u_char *old_base,
 {
     bw_http_parse_rebase_ptrs(rl, bw_http_request_line_ptrs, bw_nelems(bw_http_request_line_ptrs),
                               old_base, new_base);
+}
+
+/* Clears the outputs when a new request line starts at p (stores, not memset: hot). */
+static void
+bw_http_request_line_reset(bw_http_request_line_t *rl, u_char *p)
+{
+    rl->method = 0;
+    rl->target = 0;
+    rl->flags = 0;
+    rl->http_major = 0;
+    rl->http_minor = 0;
+    rl->http_version = 0;
+    rl->request_start = p;
+    rl->request_end = NULL;
+    rl->method_end = NULL;
+    rl->schema_start = rl->schema_end = NULL;
+    rl->host_start = rl->host_end = NULL;
+    rl->port_start = rl->port_end = NULL;
+    rl->uri_start = rl->uri_end = NULL;
+    rl->path_end = NULL;
+    rl->args_start = rl->args_end = NULL;
+    rl->exten_start = rl->exten_end = NULL;
+    rl->protocol_start = rl->protocol_end = NULL;
 }
 
 static bool
@@ -576,8 +608,7 @@ bw_http_parse_request_line(bw_http_request_line_t *rl, u_char **pos, u_char *las
                 rc = BW_HTTP_PARSE_INVALID_METHOD;
                 goto failed;
             }
-            memset(&rl->method, 0, sizeof(*rl) - offsetof(bw_http_request_line_t, method));
-            rl->request_start = p;
+            bw_http_request_line_reset(rl, p);
             state = BW_RL_METHOD;
             break;
 
@@ -635,12 +666,39 @@ bw_http_parse_request_line(bw_http_request_line_t *rl, u_char **pos, u_char *las
             cls = bw_http_uri_class[c];
             if (cls == BW_URI_SLASH) {
                 rl->flags |= BW_HTTP_URI_COMPLEX; /* "//" */
-            } else if (cls == BW_URI_DOT) {
+                break;
+            }
+            if (cls == BW_URI_DOT) {
                 rl->exten_start = p + 1;
                 state = BW_RL_DOT;
-            } else {
-                rc = bw_http_parse_path_byte(rl, p, cls, &state);
+                break;
             }
+            if (cls != BW_URI_PLAIN) {
+                rc = bw_http_parse_path_byte(rl, p, cls, &state);
+                break;
+            }
+            state = BW_RL_PATH;
+            /* fall through */
+
+        case BW_RL_PATH:
+            for (;;) {
+                cls = bw_http_uri_class[c];
+                if (cls == BW_URI_DOT) {
+                    rl->exten_start = p + 1;
+                } else if (cls != BW_URI_PLAIN) {
+                    break;
+                }
+                if (++p == last) {
+                    goto again;
+                }
+                c = *p;
+            }
+            if (cls == BW_URI_SLASH) {
+                rl->exten_start = NULL;
+                state = BW_RL_SLASH;
+                break;
+            }
+            rc = bw_http_parse_path_byte(rl, p, cls, &state);
             break;
 
         case BW_RL_DOT:
@@ -653,16 +711,6 @@ bw_http_parse_request_line(bw_http_request_line_t *rl, u_char **pos, u_char *las
             }
             if (cls == BW_URI_SLASH || (cls >= BW_URI_QUERY && cls <= BW_URI_LF)) {
                 rl->flags |= BW_HTTP_URI_COMPLEX; /* a "." or ".." segment */
-            }
-            rc = bw_http_parse_path_byte(rl, p, cls, &state);
-            break;
-
-        case BW_RL_PATH:
-            while ((cls = bw_http_uri_class[c]) == BW_URI_PLAIN) {
-                if (++p == last) {
-                    goto again;
-                }
-                c = *p;
             }
             rc = bw_http_parse_path_byte(rl, p, cls, &state);
             break;
@@ -769,7 +817,6 @@ enum {
     BW_HL_NAME,
     BW_HL_VALUE_START,
     BW_HL_VALUE,
-    BW_HL_VALUE_WS, /* SP/HTAB inside or after the value: maybe trailing */
     BW_HL_ALMOST_DONE,
 };
 
@@ -778,6 +825,11 @@ static const size_t bw_http_header_line_ptrs[] = {
     offsetof(bw_http_header_line_t, name_end),    offsetof(bw_http_header_line_t, value_start),
     offsetof(bw_http_header_line_t, value_end),
 };
+
+_Static_assert(sizeof(bw_http_header_line_t)
+                   == offsetof(bw_http_header_line_t, line_start)
+                          + bw_nelems(bw_http_header_line_ptrs) * sizeof(u_char *),
+               "bw_http_header_line_t: update bw_http_header_line_ptrs");
 
 void
 bw_http_header_line_rebase(bw_http_header_line_t *h, const u_char *old_base, u_char *new_base)
@@ -810,12 +862,14 @@ bw_http_parse_header_name(bw_http_header_line_t *h, u_char **pp, u_char *last)
     bw_rc_t   rc = BW_AGAIN;
 
     for (; p < last; p++) {
-        u_char c = *p;
+        u_char   c = *p;
+        unsigned cls = bw_http_name_class[c];
 
-        switch (bw_http_name_class[c]) {
-        case BW_NAME_ALNUM:
+        if (cls == BW_NAME_ALNUM) { /* the common case, kept out of the switch */
             hash = bw_http_hash_step(hash, c | 0x20);
             continue;
+        }
+        switch (cls) {
         case BW_NAME_COLON:
             rc = BW_OK;
             goto out;
@@ -839,6 +893,38 @@ out:
     h->hash = hash;
     *pp = p;
     return rc;
+}
+
+/*
+ * Skips field-value bytes (VCHAR, obs-text, SP, HTAB) from p: returns the
+ * address of the first other byte (CR, LF, a control) or last. Values are
+ * most of a request head, so 16 bytes are checked at a time where SSE2 is.
+ */
+static u_char *
+bw_http_parse_value_scan(u_char *p, u_char *last)
+{
+#ifdef __SSE2__
+    const __m128i minus1 = _mm_set1_epi8(-1);
+    const __m128i sp = _mm_set1_epi8(' ');
+    const __m128i tab = _mm_set1_epi8('\t');
+    const __m128i del = _mm_set1_epi8(0x7f);
+
+    while (last - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+        /* signed bytes: 0x00-0x1f are the controls, 0x80-0xff are negative */
+        __m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, minus1), _mm_cmplt_epi8(v, sp));
+        ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl);
+        int mask = _mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, del)));
+        if (mask != 0) {
+            return p + __builtin_ctz((unsigned) mask);
+        }
+        p += 16;
+    }
+#endif
+    while (p < last && (unsigned) (bw_http_value_class[*p] - BW_VALUE_CHAR) <= 1) {
+        p++;
+    }
+    return p;
 }
 
 bw_rc_t
@@ -902,34 +988,31 @@ bw_http_parse_header_line(bw_http_header_line_t *h, u_char **pos, u_char *last)
             state = BW_HL_VALUE;
             /* fall through */
 
-        case BW_HL_VALUE:
-            while ((cls = bw_http_value_class[c]) == BW_VALUE_CHAR) {
-                if (++p == last) {
-                    goto again;
-                }
-                c = *p;
-            }
-            h->value_end = p;
-            /* fall through */
+        case BW_HL_VALUE: {
+            /* trailing OWS is trimmed within this call's bytes only: earlier
+               bytes may be gone when a trailer line spans calls */
+            u_char *start = p;
+            u_char *q;
 
-        case BW_HL_VALUE_WS:
-            cls = bw_http_value_class[c];
-            if (cls == BW_VALUE_WS) {
-                state = BW_HL_VALUE_WS;
-                break;
+            p = bw_http_parse_value_scan(p, last);
+            for (q = p; q > start && (q[-1] == ' ' || q[-1] == '\t'); q--) {
+                /* void */
             }
-            if (cls == BW_VALUE_CHAR) {
-                state = BW_HL_VALUE;
-                break;
+            if (q > start) {
+                h->value_end = q;
             }
-            if (cls == BW_VALUE_LF) {
+            if (p == last) {
+                goto again;
+            }
+            if (*p == BW_LF) {
                 goto line_done;
             }
-            if (cls != BW_VALUE_CR) {
+            if (*p != BW_CR) {
                 goto invalid; /* a control character in the value */
             }
             state = BW_HL_ALMOST_DONE;
             break;
+        }
 
         case BW_HL_ALMOST_DONE:
             if (c != BW_LF) {

@@ -10,6 +10,7 @@
 #define BW_REQUEST_H
 
 #include "http.h"
+#include "conn.h"
 
 #include <time.h>
 
@@ -87,6 +88,9 @@ typedef struct {
     bool              chrome;
     bool              safari;
     bool              konqueror;
+
+    /* ---- added by the request engine (append only) ---- */
+    bool              msie6;         /* MSIE 4/5/6 (keepalive_disable msie6) */
 } bw_http_headers_in_t;
 
 #define BW_HTTP_CONNECTION_CLOSE      1
@@ -213,6 +217,16 @@ struct bw_http_request_s {
     unsigned                logged:1;
     unsigned                buffered:1;       /* filters hold unsent data */
     unsigned                done:1;
+
+    /* ---- added by the request engine (append only) ---- */
+    void                   *http_connection;  /* bw_http_connection_t (request_internal.h);
+                                                 c->data of a client connection is the same */
+    void                   *head;             /* head parser state while the head is read */
+    bw_msec_t               lingering_time;   /* monotonic deadline for a body being discarded */
+    unsigned                reading_body:1;   /* bw_http_read_client_request_body in progress */
+    unsigned                expect_trailers:1;/* a module will add headers_out.trailers */
+    unsigned                request_complete:1; /* the whole response was handed to the socket */
+    unsigned                terminated:1;     /* ended by an error or a timeout: no keep-alive */
 };
 
 /* The standard reason phrase for a status ("Not Found"), or NULL. */
@@ -241,7 +255,14 @@ bw_http_header_t *bw_http_find_header_in(bw_http_request_t *r, const bw_str_t *n
 
 /* Reads the whole body (buffered; spills to a temp file past
  * client_body_buffer_size), then calls post_handler. Returns BW_OK/BW_AGAIN
- * or an HTTP status to finalize with (413, 400). */
+ * or an HTTP status to finalize with (413, 400).
+ * Usage (engine): on BW_OK/BW_AGAIN the request holds one more reference
+ * (r->count), so a content handler returns BW_DONE right after the call; the
+ * post_handler (called at once when the body was already there) later ends
+ * the request with bw_http_finalize_request(r, status or BW_OK). On an HTTP
+ * status no reference was taken: return that status. The body is then in
+ * r->request_body->bufs: memory buffers, or one in_file buffer of the temp
+ * file (r->request_body->temp_path) when it spilled. */
 bw_int_t bw_http_read_client_request_body(bw_http_request_t *r,
                                           void (*post_handler)(bw_http_request_t *r));
 /* Reads and drops the body so the connection can be kept alive. */
@@ -249,5 +270,48 @@ bw_int_t bw_http_discard_request_body(bw_http_request_t *r);
 
 /* Sends a special response (error page) for `status`, honouring error_page. */
 bw_int_t bw_http_special_response_handler(bw_http_request_t *r, bw_int_t status);
+
+/* ---- added by the request engine (append only) ---- */
+
+/*
+ * The handler http.c sets on every HTTP listening socket: takes over an
+ * accepted connection (c->data becomes its bw_http_connection_t), waits for
+ * and reads requests, and closes it in the end.
+ */
+void bw_http_init_connection(bw_connection_t *c);
+
+/*
+ * Runs the log phase for a finished request (access_log and friends);
+ * provided by the phase engine (http.c / core_module.c). The engine calls
+ * it once per request, right before the request pool is destroyed.
+ */
+void bw_http_log_request(bw_http_request_t *r);
+
+/* r->read_event_handler / write_event_handler values for "nothing to do". */
+void bw_http_block_reading(bw_http_request_t *r);
+void bw_http_request_empty_handler(bw_http_request_t *r);
+
+/*
+ * Sends a marker buffer through the body filters: BW_HTTP_LAST ends the
+ * response (a handler that sent its body without last_buf, or none at all),
+ * BW_HTTP_FLUSH pushes out what the filters hold. Returns the filters' code.
+ */
+#define BW_HTTP_LAST  1
+#define BW_HTTP_FLUSH 2
+bw_rc_t bw_http_send_special(bw_http_request_t *r, unsigned flags);
+
+/*
+ * Server-wide counters shown by stub_status. They are the event layer's
+ * bw_conn_stats_t (accepts, handled, active are counted in event/; the http
+ * layer maintains requests, reading, writing and waiting with atomic adds),
+ * reached through a pointer that the stub_status module redirects at a
+ * shared-memory copy at init, so every worker adds to the same numbers:
+ *   reading  connections whose request head is being read
+ *   writing  requests past the head (processing, sending, reading the body)
+ *   waiting  idle connections: waiting for a first or a keep-alive request
+ *   requests every request started (a pipelined or keep-alive one included)
+ */
+typedef bw_conn_stats_t bw_http_stats_t;
+#define bw_http_stats bw_conn_stats
 
 #endif

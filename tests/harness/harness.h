@@ -62,7 +62,7 @@ typedef struct bw_test_server_s {
     char          prefix[256];          /* "/tmp/bwtest.XXXXXX", no trailing slash */
     char          conf_path[300];       /* prefix + "/conf/bulwark.conf" */
     char          pid_path[512];        /* the pid file the config names; "" if unknown */
-    const char   *binary;               /* the program started (bw_test_binary()) */
+    char          binary[512];          /* the program started (bw_test_binary() at prepare) */
     int           port;                 /* %%PORT%%; 0 when the template has none */
     int           ports[BW_TEST_MAX_PORTS]; /* ports[n] is %%PORTn%%, ports[1] == port */
     pid_t         pid;                  /* the process we forked (the first master) */
@@ -218,6 +218,12 @@ bw_test_server_t *bw_test_server_start_vars(const char *conf_template, ...);
 void bw_test_server_stop(bw_test_server_t *srv);
 /* Log lines containing text are not failures at stop (e.g. "exited on signal 9"). */
 void bw_test_server_allow(bw_test_server_t *srv, const char *text);
+/*
+ * The check stop makes: counts the lines of logs/stderr.log and of every log
+ * whose name holds "error" that show a bug and are not allowed, quoting the
+ * first few into msg.
+ */
+int bw_test_server_bad_lines(bw_test_server_t *srv, char *msg, size_t size);
 
 /* Renders conf_template (NULL: the last one) into conf/bulwark.conf. 0 or -1. */
 int bw_test_server_write_conf(bw_test_server_t *srv, const char *conf_template);
@@ -358,6 +364,8 @@ pid_t bw_test_proc_spawn(const char *const argv[], int in, int out, int err);
 bool bw_test_proc_reap(pid_t pid, int *status, int timeout_ms);
 /* Sends sig to pid only when bw_test_pid_is_ours(pid); 0 or -1. */
 int bw_test_proc_kill(pid_t pid, int sig);
+/* Sends sig to the members of process group pgid that descend from us; returns how many. */
+int bw_test_proc_kill_group(pid_t pgid, int sig);
 /* Reads a whole file: malloc'd, NUL-terminated; NULL if unreadable. */
 char *bw_test_file_read(const char *path, size_t *len);
 /* Occurrences of needle in the file at path (0 when missing). */

@@ -5,8 +5,9 @@
  *
  * The test process makes itself a child subreaper before its first spawn, so
  * workers and upgraded masters that outlive their parent are re-parented to
- * it: they can be reaped and never leak past the test. Every child also gets
- * SIGKILL when the test process dies.
+ * it: they can be reaped and never leak past the test. Every child leads its
+ * own process group (its workers join it) and gets SIGKILL when the test
+ * process dies.
  */
 #include "harness.h"
 
@@ -120,6 +121,7 @@ static void bw_test_proc_child_exec(const char *const argv[], int in, int out, i
         }
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    setpgid(0, 0);          /* its own group: the harness can end all it forks */
     signal(SIGPIPE, SIG_DFL);
     if (syscall(SYS_close_range, 3U, ~0U, 0U) == -1) {
         for (int fd = 3; fd < 65536; fd++) {
@@ -295,12 +297,12 @@ int bw_test_curl_args(char **out, int *status, ...)
     return bw_test_run(argv, out, status);
 }
 
-/* Reads state and ppid from /proc/pid/stat; false when pid is gone. */
-static bool bw_test_proc_stat(pid_t pid, char *state, pid_t *ppid)
+/* Reads state, ppid and process group from /proc/pid/stat; false when pid is gone. */
+static bool bw_test_proc_stat_full(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
 {
-    char  path[64], buf[512];
-    char *close_paren;
-    int   fd, p;
+    char    path[64], buf[512];
+    char   *close_paren;
+    int     fd, p, g;
     ssize_t n;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
@@ -316,11 +318,45 @@ static bool bw_test_proc_stat(pid_t pid, char *state, pid_t *ppid)
     buf[n] = '\0';
     /* the command name may hold spaces and parentheses: parse after the last ')' */
     close_paren = strrchr(buf, ')');
-    if (close_paren == NULL || sscanf(close_paren + 1, " %c %d", state, &p) != 2) {
+    if (close_paren == NULL || sscanf(close_paren + 1, " %c %d %d", state, &p, &g) != 3) {
         return false;
     }
     *ppid = p;
+    if (pgrp != NULL) {
+        *pgrp = g;
+    }
     return true;
+}
+
+static bool bw_test_proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+    return bw_test_proc_stat_full(pid, state, ppid, NULL);
+}
+
+int bw_test_proc_kill_group(pid_t pgid, int sig)
+{
+    DIR           *dir = opendir("/proc");
+    struct dirent *de;
+    int            n = 0;
+
+    if (dir == NULL || pgid <= 1) {
+        if (dir != NULL) {
+            closedir(dir);
+        }
+        return 0;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        char  state;
+        pid_t pid = (pid_t) atoi(de->d_name), ppid, pgrp;
+
+        if (pid > 0 && bw_test_proc_stat_full(pid, &state, &ppid, &pgrp) && pgrp == pgid
+            && state != 'Z' && bw_test_proc_kill(pid, sig) == 0)
+        {
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
 }
 
 int bw_test_children(pid_t parent, pid_t *pids, int max)

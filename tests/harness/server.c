@@ -26,6 +26,43 @@ static const char *const bw_test_server_bad[] = {
     "[alert]", "AddressSanitizer", "runtime error:", "LeakSanitizer",
 };
 
+/* Servers not yet stopped: a test that failed half-way leaves some behind. */
+static bw_test_server_t *bw_test_server_live[64];
+
+static void bw_test_server_kill_tree(bw_test_server_t *srv);
+static void bw_test_server_destroy(bw_test_server_t *srv);
+
+/* At exit: ends what failed tests left running and removes their prefixes. */
+static void bw_test_server_cleanup_at_exit(void)
+{
+    for (size_t i = 0; i < sizeof(bw_test_server_live) / sizeof(bw_test_server_live[0]); i++) {
+        bw_test_server_t *srv = bw_test_server_live[i];
+
+        if (srv != NULL) {
+            fprintf(stderr, "harness: ending %s left running in %s by a failed test\n",
+                    srv->binary, srv->prefix);
+            bw_test_server_kill_tree(srv);
+            bw_test_server_destroy(srv);
+        }
+    }
+}
+
+static void bw_test_server_track(bw_test_server_t *srv, bool on)
+{
+    static bool registered;
+
+    if (!registered) {
+        atexit(bw_test_server_cleanup_at_exit);
+        registered = true;
+    }
+    for (size_t i = 0; i < sizeof(bw_test_server_live) / sizeof(bw_test_server_live[0]); i++) {
+        if (bw_test_server_live[i] == (on ? NULL : srv)) {
+            bw_test_server_live[i] = on ? srv : NULL;
+            return;
+        }
+    }
+}
+
 static bool bw_test_server_verbose(void)
 {
     const char *env = getenv("BW_TEST_VERBOSE");
@@ -57,7 +94,7 @@ static void bw_test_server_seed_conf(bw_test_server_t *srv)
         size_t len;
         char  *data;
 
-        if (de->d_name[0] == '.') {
+        if (de->d_name[0] == '.' || de->d_type != DT_REG) {
             continue;
         }
         snprintf(src, sizeof(src), "%s/%s", dir, de->d_name);
@@ -103,6 +140,7 @@ static int bw_test_server_rm_entry(const char *path, const struct stat *st, int 
 /* Frees srv and its prefix (kept with BW_TEST_LEAVE=1); processes must be gone. */
 static void bw_test_server_destroy(bw_test_server_t *srv)
 {
+    bw_test_server_track(srv, false);
     for (int i = 0; i < BW_TEST_MAX_PORTS; i++) {
         if (srv->reserved_fd[i] >= 0) {
             close(srv->reserved_fd[i]);
@@ -151,8 +189,9 @@ static bw_test_server_t *bw_test_server_prepare_va(const char *conf_template, va
     if (srv == NULL) {
         return NULL;
     }
+    bw_test_server_track(srv, true);
     srv->exit_status = -1;
-    srv->binary = bw_test_binary();
+    snprintf(srv->binary, sizeof(srv->binary), "%s", bw_test_binary());
     for (int i = 0; i < BW_TEST_MAX_PORTS; i++) {
         srv->reserved_fd[i] = -1;
     }
@@ -264,6 +303,7 @@ static int bw_test_server_tree(bw_test_server_t *srv, pid_t *pids, int max)
     return n;
 }
 
+/* SIGKILL to every process of the instance (its process group too), then reap. */
 static void bw_test_server_kill_tree(bw_test_server_t *srv)
 {
     pid_t pids[BW_TEST_MAX_TREE];
@@ -272,10 +312,32 @@ static void bw_test_server_kill_tree(bw_test_server_t *srv)
     for (int i = 0; i < n; i++) {
         bw_test_proc_kill(pids[i], SIGKILL);
     }
+    bw_test_proc_kill_group(srv->pid, SIGKILL);   /* orphaned workers too */
     bw_test_server_reaped(srv, 5000);
     for (int i = 0; i < n; i++) {
         bw_test_proc_reap(pids[i], NULL, 5000);
     }
+}
+
+/* Prints a log file of a server that failed to start. */
+static void bw_test_server_dump(bw_test_server_t *srv, const char *rel)
+{
+    char *text = bw_test_server_read_file(srv, rel, NULL);
+
+    if (text != NULL && text[0] != '\0') {
+        fprintf(stderr, "---- %s ----\n%s%s", rel, text,
+                text[strlen(text) - 1] == '\n' ? "" : "\n");
+    }
+    free(text);
+}
+
+/* Says why a launch failed, with the logs that tell more. */
+static void bw_test_server_launch_failed(bw_test_server_t *srv, const char *why)
+{
+    fprintf(stderr, "harness: %s %s (prefix %s)\n", srv->binary, why, srv->prefix);
+    bw_test_server_dump(srv, "logs/stderr.log");
+    bw_test_server_dump(srv, "logs/error.log");
+    srv->launch_failed = true;
 }
 
 int bw_test_server_launch(bw_test_server_t *srv)
@@ -306,7 +368,7 @@ int bw_test_server_launch(bw_test_server_t *srv)
     deadline = bw_test_now_ms() + bw_test_timeout(BW_TEST_TIMEOUT_MS);
     while (bw_test_now_ms() < deadline) {
         if (bw_test_server_reaped(srv, 0)) {
-            srv->launch_failed = true;
+            bw_test_server_launch_failed(srv, "exited during startup");
             return -1;
         }
         if (bw_test_server_ready(srv)) {
@@ -314,23 +376,9 @@ int bw_test_server_launch(bw_test_server_t *srv)
         }
         bw_test_sleep_ms(10);
     }
-    fprintf(stderr, "harness: %s did not come up within %d ms\n", srv->binary,
-            bw_test_timeout(BW_TEST_TIMEOUT_MS));
     bw_test_server_kill_tree(srv);
-    srv->launch_failed = true;
+    bw_test_server_launch_failed(srv, "did not come up in time");
     return -1;
-}
-
-/* Prints a log file of a server that failed to start. */
-static void bw_test_server_dump(bw_test_server_t *srv, const char *rel)
-{
-    char *text = bw_test_server_read_file(srv, rel, NULL);
-
-    if (text != NULL && text[0] != '\0') {
-        fprintf(stderr, "---- %s ----\n%s%s", rel, text,
-                text[strlen(text) - 1] == '\n' ? "" : "\n");
-    }
-    free(text);
 }
 
 bw_test_server_t *bw_test_server_start_vars(const char *conf_template, ...)
@@ -347,11 +395,7 @@ bw_test_server_t *bw_test_server_start_vars(const char *conf_template, ...)
     if (bw_test_server_launch(srv) == 0) {
         return srv;
     }
-    fprintf(stderr, "harness: %s failed to start (wait status %d)\n", srv->binary,
-            srv->exit_status);
     bw_test_server_dump(srv, "conf/bulwark.conf");
-    bw_test_server_dump(srv, "logs/stderr.log");
-    bw_test_server_dump(srv, "logs/error.log");
     bw_test_server_destroy(srv);
     return NULL;
 }
@@ -389,7 +433,7 @@ static int bw_test_server_scan(bw_test_server_t *srv, const char *rel, char *msg
         end = memchr(p, '\n', len - (size_t) (p - text));
         end = end != NULL ? end : text + len;
         if (bw_test_server_line_bad(srv, p, (size_t) (end - p))) {
-            size_t used = strlen(msg);
+            size_t used = size > 0 ? strlen(msg) : 0;
 
             if (bad++ < BW_TEST_FAIL_LINES && used + 16 < size) {
                 snprintf(msg + used, size - used, "\n  %s: %.*s", rel,
@@ -401,13 +445,15 @@ static int bw_test_server_scan(bw_test_server_t *srv, const char *rel, char *msg
     return bad;
 }
 
-/* Scans logs/stderr.log and every logs/ file named *error*; fills msg. */
-static int bw_test_server_scan_logs(bw_test_server_t *srv, char *msg, size_t size)
+int bw_test_server_bad_lines(bw_test_server_t *srv, char *msg, size_t size)
 {
     DIR           *d = opendir(bw_test_server_path(srv, "logs"));
     struct dirent *de;
     int            bad = 0;
 
+    if (size > 0) {
+        msg[0] = '\0';
+    }
     if (d == NULL) {
         return 0;
     }
@@ -485,8 +531,7 @@ void bw_test_server_stop(bw_test_server_t *srv)
     if (srv->running || bw_test_pid_alive(bw_test_server_master_pid(srv))) {
         bw_test_server_quit(srv);
     }
-    msg[0] = '\0';
-    bad = bw_test_server_scan_logs(srv, msg, sizeof(msg));
+    bad = bw_test_server_bad_lines(srv, msg, sizeof(msg));
     bw_test_server_check_exit(srv, msg, sizeof(msg));
     if (bw_test_server_verbose()) {
         fprintf(stderr, "harness: stopped %s (prefix %s)\n", srv->binary, srv->prefix);

@@ -51,6 +51,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,7 @@ static void bw_origin_accept(void)
         int                fd = accept4(bw_origin_lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
         bw_origin_conn_t  *c;
+        int                one = 1;
 
         if (fd == -1) {
             return;
@@ -167,6 +169,7 @@ static void bw_origin_accept(void)
             close(fd);
             continue;
         }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
         c->id = bw_origin.connections;
         c->events = ev.events;

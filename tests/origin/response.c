@@ -328,13 +328,27 @@ static void bw_origin_response_finish(bw_origin_conn_t *c)
     bw_origin_request_input(c);
 }
 
+/* True when body_delay= or chunk_delay= must pass before the next piece. */
+static bool bw_origin_response_must_pause(bw_origin_conn_t *c, int *delay)
+{
+    *delay = c->body_sent == 0 ? c->req.ctl.body_delay_ms : c->req.ctl.chunk_delay_ms;
+    return *delay > 0 && !c->paused && c->body_sent < c->body_stop && !c->body_done;
+}
+
 void bw_origin_response_write(bw_origin_conn_t *c)
 {
     int delay;
 
     for (;;) {
-        int rc = bw_origin_response_flush(c);
+        int rc;
 
+        /* the head and the first pieces leave in one write: no Nagle stall */
+        while (!c->body_done && bw_origin_buf_len(&c->out) < BW_ORIGIN_PIECE
+               && !bw_origin_response_must_pause(c, &delay))
+        {
+            bw_origin_response_piece(c);
+        }
+        rc = bw_origin_response_flush(c);
         if (rc == -1) {
             bw_origin_conn_close(c);
             return;
@@ -347,13 +361,11 @@ void bw_origin_response_write(bw_origin_conn_t *c)
             bw_origin_response_finish(c);
             return;
         }
-        delay = c->body_sent == 0 ? c->req.ctl.body_delay_ms : c->req.ctl.chunk_delay_ms;
-        if (delay > 0 && !c->paused && c->body_sent < c->body_stop) {
+        if (bw_origin_response_must_pause(c, &delay)) {
             c->state = BW_ORIGIN_PAUSE;
             c->timer_at = bw_origin_now_ms() + delay;
             bw_origin_conn_watch(c);
             return;
         }
-        bw_origin_response_piece(c);
     }
 }

@@ -172,6 +172,12 @@ static const bw_test_hl_row_t bw_test_hl_rows[] = {
      "Mozilla/5.0 (X11; Linux) \"q\" \\ ~"},
     {IN("X-Utf8: caf\xc3\xa9 \xff\r\n"), BW_OK, "X-Utf8", "caf\xc3\xa9 \xff"},
     {IN("X-Colon: a:b: c\r\n"), BW_OK, "X-Colon", "a:b: c"},
+    /* values longer than one 16-byte vector step */
+    {IN("X-Long: 0123456789abcdef0123456789abcdef \t  \t\t    \r\n"), BW_OK, "X-Long",
+     "0123456789abcdef0123456789abcdef"},
+    {IN("X-Long: \t 0123456789abcdef\t0123456789abcdef\xff\x80 x\r\n"), BW_OK, "X-Long",
+     "0123456789abcdef\t0123456789abcdef\xff\x80 x"},
+    {IN("X-Long:                                     v\n"), BW_OK, "X-Long", "v"},
     /* names nginx calls invalid (flags), and names that are not tokens */
     {IN("X_Foo: 1\r\n"), BW_OK, "X_Foo", "1", UND},
     {IN("X.Foo: 1\r\n"), BW_OK, "X.Foo", "1", NAN_},
@@ -204,6 +210,10 @@ static const bw_test_hl_row_t bw_test_hl_rows[] = {
     {IN("X-Foo: b\r\r\n"), INV},
     {IN("X-Foo: b \r \r\n"), INV},
     {IN("X-Foo:\r\r\n"), INV},
+    {IN("X-Long: 0123456789abcdef0123456789ab\x01" "cdef\r\n"), INV},
+    {IN("X-Long: 0123456789abcdef0123456789ab\x7f\r\n"), INV},
+    {IN("X-Long: 0123456789abcdef0123456789abcdef\0\r\n"), INV},
+    {IN("X-Long: 0123456789abcdef 0123456789abcdef\rX\r\n"), INV},
     {IN("\r\r\n"), INV},
     {IN("\rX"), INV},
 };

@@ -1,0 +1,99 @@
+/*
+ * request_internal.h -- state and functions the request engine's files
+ * share among themselves (request.c, request_body.c, header_filter.c,
+ * write_filter.c, special_response.c, modules/chunked.c). Nothing outside
+ * those files should include it: modules use request.h.
+ */
+#ifndef BW_REQUEST_INTERNAL_H
+#define BW_REQUEST_INTERNAL_H
+
+#include "core_module.h"
+#include "parse.h"
+#include "request.h"
+
+/* Which stub_status counter a connection is counted in (hc->stat). */
+typedef enum {
+    BW_HTTP_STAT_NONE = 0,
+    BW_HTTP_STAT_READING,    /* reading a request head */
+    BW_HTTP_STAT_WRITING,    /* a request past its head */
+    BW_HTTP_STAT_WAITING,    /* idle: before the first request or between two */
+} bw_http_stat_t;
+
+/*
+ * An accepted HTTP connection, in c->pool; c->data points at it for the
+ * connection's whole life. It outlives its requests: on keep-alive only
+ * this (and the connection pool's first block) stays allocated.
+ */
+typedef struct {
+    bw_connection_t   *connection;
+    bw_http_request_t *request;    /* the current request; NULL while idle */
+    bw_conf_ctx_t      conf;       /* the default server of the listening address */
+
+    bw_buf_t         **busy;       /* large header buffers holding the current head */
+    bw_uint_t          nbusy;
+    bw_buf_t         **free;       /* large header buffers kept for a pipelined request */
+    bw_uint_t          nfree;
+
+    bw_msec_t          start_msec; /* accept time (monotonic): keepalive_time */
+    bw_msec_t          lingering_deadline; /* monotonic end of lingering close */
+
+    unsigned           stat:2;     /* bw_http_stat_t */
+    unsigned           pipeline:1; /* the current request was read from leftover bytes */
+    unsigned           nopush:1;   /* TCP_CORK is set */
+} bw_http_connection_t;
+
+/* The head parser's state, in r->pool while the head is read (r->head). */
+typedef struct {
+    bw_http_request_line_t line;
+    bw_http_header_line_t  header;
+    bool                   in_headers;  /* the request line is done */
+} bw_http_head_t;
+
+/* ---- counters (bw_http_stats, request.h) ---- */
+
+#define bw_http_stat_inc(field) __atomic_fetch_add(&bw_http_stats->field, 1, __ATOMIC_RELAXED)
+#define bw_http_stat_dec(field) __atomic_fetch_sub(&bw_http_stats->field, 1, __ATOMIC_RELAXED)
+
+/* Moves hc from its current counter (reading/writing/waiting) to `to`. */
+void bw_http_stat_set(bw_http_connection_t *hc, bw_http_stat_t to);
+
+/* ---- request.c ---- */
+
+/* Drops one reference of r (r->count); at zero, logs, frees it and closes the
+ * connection. */
+void bw_http_close_request(bw_http_request_t *r, bw_int_t rc);
+/* Ends r at once whatever holds it (errors, timeouts): logs with status rc
+ * when nothing was sent, closes the connection (with RST after a timeout
+ * when reset_timedout_connection is on). */
+void bw_http_terminate_request(bw_http_request_t *r, bw_int_t rc);
+/* Whether keep-alive is still allowed for r by the location's settings
+ * (keepalive_timeout, keepalive_requests, keepalive_time, keepalive_disable). */
+bool bw_http_keepalive_allowed(bw_http_request_t *r);
+/* The "Server"/error-page signature for the location: "bulwark/<version>" or
+ * "bulwark" (server_tokens off). */
+const bw_str_t *bw_http_server_signature(bw_http_request_t *r);
+
+/* ---- request_body.c ---- */
+
+/* Sends "HTTP/1.1 100 Continue" once when the client asked for it (an
+ * HTTP/1.1 request with "Expect: 100-continue"). BW_OK or BW_ERROR. */
+bw_rc_t bw_http_test_expect(bw_http_request_t *r);
+/* Read handler while a body is discarded after the response (keep-alive). */
+void bw_http_discarded_body_handler(bw_http_request_t *r);
+
+/* ---- write_filter.c ---- */
+
+/* The last body filter: queues `in` and writes what it can to the socket.
+ * BW_OK (all sent or held back by postpone_output), BW_AGAIN (r->buffered:
+ * wait for the socket), BW_ERROR (c->error set). The header filter calls it
+ * directly with the serialised head. */
+bw_rc_t bw_http_write_filter(bw_http_request_t *r, bw_chain_t *in);
+/* Releases TCP_CORK if the write filter set it (before keep-alive). */
+void bw_http_write_uncork(bw_connection_t *c);
+
+/* The modules this engine defines. */
+extern bw_module_t bw_http_header_filter_module;
+extern bw_module_t bw_http_write_filter_module;
+extern bw_module_t bw_chunked_module;
+
+#endif
