@@ -13,6 +13,7 @@
 #include "shm.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +26,21 @@ static bw_rc_t bw_cycle_create_confs(bw_cycle_t *cycle);
 static bw_rc_t bw_cycle_parse(bw_cycle_t *cycle, const bw_cycle_params_t *params);
 static bw_rc_t bw_cycle_init_confs(bw_cycle_t *cycle);
 static bw_rc_t bw_cycle_open_files(bw_cycle_t *cycle);
+
+/* An emerg message: "bulwark: [emerg] ..." on stderr at start, the error log on reload. */
+static void __attribute__((format(printf, 3, 4)))
+bw_cycle_error(bw_cycle_t *cycle, int err, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    bw_log_stderr(BW_LOG_EMERG, err, "%s", msg);
+    if (cycle->log != &bw_log_stderr_log) {
+        bw_log_error(BW_LOG_EMERG, cycle->log, err, "%s", msg);
+    }
+}
 
 bw_cycle_t *
 bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
@@ -61,8 +77,13 @@ bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
     if (bw_shm_zones_create(cycle, old) != BW_OK) {
         goto failed;
     }
-    if (bw_listening_open(cycle) != BW_OK || bw_module_init_cycle(cycle) != BW_OK) {
-        /* Unmap the zones this cycle mapped; the old cycle keeps its own. */
+    if (bw_listening_open(cycle) != BW_OK) {
+        bw_shm_zones_release_unused(cycle, old);
+        goto failed;
+    }
+    if (bw_module_init_cycle(cycle) != BW_OK) {
+        /* Undo what this cycle opened; the old cycle keeps its own sockets and zones. */
+        bw_listening_close_new(cycle);
         bw_shm_zones_release_unused(cycle, old);
         goto failed;
     }
@@ -156,7 +177,7 @@ bw_cycle_parse(bw_cycle_t *cycle, const bw_cycle_params_t *params)
     }
     cf.cycle = cycle;
     cf.pool = cycle->pool;
-    cf.log = &bw_log_stderr_log;
+    cf.log = cycle->log; /* on reload, the running error log: the operator reads it there */
     cf.ctx = &ctx;
     cf.ctx_type = BW_CTX_MAIN;
     cf.dump = params->dump;
@@ -185,7 +206,7 @@ bw_cycle_init_confs(bw_cycle_t *cycle)
         }
         const char *msg = m->init_conf(cycle, cycle->conf[m->index]);
         if (msg != NULL) {
-            bw_log_stderr(BW_LOG_EMERG, 0, "%s in %s", msg, (char *) cycle->conf_file.data);
+            bw_cycle_error(cycle, 0, "%s", msg);
             return BW_ERROR;
         }
     }
@@ -242,8 +263,7 @@ bw_cycle_open_files(bw_cycle_t *cycle)
     for (size_t i = 0; i < cycle->open_files.nelts; i++) {
         files[i]->fd = bw_cycle_open_one(files[i]);
         if (files[i]->fd < 0) {
-            bw_log_stderr(BW_LOG_EMERG, errno, "open() \"%s\" failed",
-                          (char *) files[i]->name.data);
+            bw_cycle_error(cycle, errno, "open() \"%s\" failed", (char *) files[i]->name.data);
             return BW_ERROR;
         }
     }

@@ -3,6 +3,7 @@
  * Hands off to cycle creation and the master (or single) process.
  */
 #include "conf.h"
+#include "listen.h"
 #include "cycle.h"
 #include "module.h"
 #include "process.h"
@@ -167,6 +168,10 @@ main(int argc, char **argv)
     params->test = o.test || o.signal;
     params->dump = o.dump;
 
+    /* Started by an old master's USR2: adopt the sockets it handed over. */
+    if (!params->test && getenv("BULWARK") && bw_listening_inherit(NULL) != BW_OK) {
+        return 1;
+    }
     bw_cycle_t *cycle = bw_cycle_create(params, NULL);
     if (o.test) {
         const char *file = cycle ? (char *) cycle->conf_file.data : NULL;

@@ -19,11 +19,24 @@
  *              byte. The connection must be closed after the answer.
  *
  * Outputs are pointers into the caller's buffer. Bytes from the start of the
- * item being parsed (request_start, name_start) must stay in place until the
+ * item being parsed (request_start, line_start) must stay in place until the
  * parser returns BW_OK. When the caller moves them into a larger buffer it
  * calls bw_http_request_line_rebase() / bw_http_header_line_rebase() to shift
  * the stored pointers, then goes on parsing from the moved *pos. The chunked
- * parser stores no pointers across calls (only within one BW_OK return).
+ * parser stores no pointers across calls (only within one BW_OK return), so
+ * body buffers may be recycled between calls.
+ *
+ * How the request code turns a parsed line into $uri / $args / $request_uri:
+ *   - flags & BW_HTTP_URI_COMPLEX: uri and exten come from
+ *     bw_http_parse_complex_uri() over [uri_start, path_end) into a pool
+ *     buffer of (path_end - uri_start + 1) bytes (merge_slashes from the
+ *     server's configuration); BW_HTTP_PARSE_INVALID_REQUEST -> 400.
+ *   - otherwise uri is [uri_start, path_end) and exten [exten_start,
+ *     exten_end) as they are, with no copy.
+ *   - args is [args_start, args_end), never decoded; $request_uri is
+ *     [uri_start, uri_end), or "/" when that is empty (EMPTY_PATH, no query).
+ *   - an absolute-form host_start..host_end replaces the Host header for
+ *     server selection, after bw_http_validate_host().
  *
  * Strictness (what a caller can rely on, and where bulwark differs from
  * nginx on purpose):
@@ -45,6 +58,8 @@
  *     with SP/HTAB), an empty name, a line without a colon (nginx accepts it
  *     as an empty value), a control character other than HTAB in the value
  *     (nginx accepts them except NUL/CR), a bare CR: all give 400.
+ *   - Host: '\\', a non-digit port, an unterminated "[" and bytes after
+ *     "]" other than ":port" give 400 (nginx on Unix accepts them).
  *   - chunked: chunk-size line of at most BW_HTTP_CHUNK_LINE_MAX bytes, sizes
  *     up to 2^63 - 1, extensions checked loosely (token / quoted-string,
  *     RFC 9112 §7.1.1), trailer fields checked as header lines and dropped,
@@ -66,9 +81,9 @@
  *   - a second Host                                  -> 400 (client sent
  *     duplicate host header: ...);
  *   - Host failing bw_http_validate_host()           -> 400;
- *   - HTTP/1.1 without Host                          -> 400 (client sent
- *     HTTP/1.1 request without "Host" header); an absolute-form host
- *     (host_start) replaces the Host header and is validated the same way;
+ *   - HTTP/1.1 without a Host header                 -> 400 (client sent
+ *     HTTP/1.1 request without "Host" header), even with an absolute-form
+ *     target (nginx does the same);
  *   - header names flagged invalid: bw_http_header_line_verdict();
  *   - a request line or header line longer than the header buffers
  *     -> 414 / 400 ("Request Header Or Cookie Too Large"), by buffer size.
@@ -164,7 +179,8 @@ typedef struct {
      * authority-form). The path is [uri_start, path_end), the query
      * [args_start, args_end) (without the '?'); a fragment, if any, follows
      * and belongs to neither. exten is the part after the last '.' of the
-     * last path segment (not set when the path is COMPLEX: normalise first).
+     * last path segment, as received: for a COMPLEX path use the exten that
+     * bw_http_parse_complex_uri() gives instead.
      */
     u_char *uri_start, *uri_end;
     u_char *path_end;

@@ -62,6 +62,18 @@ struct bw_http_variable_s {
     bw_uint_t               index; /* valid when INDEXED */
 };
 
+/* A row of a module's table of variables to declare (ends with a NULL name). */
+typedef struct {
+    const char             *name;
+    bw_http_variable_get_fn get;
+    bw_http_variable_set_fn set;
+    uintptr_t               data;
+    unsigned                flags;
+} bw_http_variable_def_t;
+
+/* The standard variables (variables_core.c), declared by add_core_vars. */
+extern const bw_http_variable_def_t bw_http_core_variables[];
+
 /*
  * Numbered captures of the last regex match of a request (r->regex_captures).
  * Capture n is [ovector[2n], ovector[2n+1]) of subject; r->ncaptures is the

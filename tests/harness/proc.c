@@ -38,6 +38,7 @@
 #endif
 
 #define BW_TEST_PROC_MAX_DEPTH 64   /* ppid hops checked by bw_test_pid_is_ours() */
+#define BW_TEST_PROC_MAX_GROUP 64   /* members of a group bw_test_proc_kill_group() reaps */
 
 const char *bw_test_binary(void)
 {
@@ -337,6 +338,7 @@ int bw_test_proc_kill_group(pid_t pgid, int sig)
 {
     DIR           *dir = opendir("/proc");
     struct dirent *de;
+    pid_t          hit[BW_TEST_PROC_MAX_GROUP];
     int            n = 0;
 
     if (dir == NULL || pgid <= 1) {
@@ -349,13 +351,17 @@ int bw_test_proc_kill_group(pid_t pgid, int sig)
         char  state;
         pid_t pid = (pid_t) atoi(de->d_name), ppid, pgrp;
 
-        if (pid > 0 && bw_test_proc_stat_full(pid, &state, &ppid, &pgrp) && pgrp == pgid
+        if (n < BW_TEST_PROC_MAX_GROUP && pid > 0
+            && bw_test_proc_stat_full(pid, &state, &ppid, &pgrp) && pgrp == pgid
             && state != 'Z' && bw_test_proc_kill(pid, sig) == 0)
         {
-            n++;
+            hit[n++] = pid;
         }
     }
     closedir(dir);
+    for (int i = 0; sig == SIGKILL && i < n; i++) {
+        bw_test_proc_reap(hit[i], NULL, 2000);   /* orphans are our children: no zombies */
+    }
     return n;
 }
 

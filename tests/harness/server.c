@@ -523,6 +523,7 @@ static void bw_test_server_check_exit(bw_test_server_t *srv, char *msg, size_t s
 void bw_test_server_stop(bw_test_server_t *srv)
 {
     static char msg[BW_TEST_FAIL_MAX];
+    char        prefix[sizeof(srv->prefix)];
     int         bad;
 
     if (srv == NULL) {
@@ -536,12 +537,10 @@ void bw_test_server_stop(bw_test_server_t *srv)
     if (bw_test_server_verbose()) {
         fprintf(stderr, "harness: stopped %s (prefix %s)\n", srv->binary, srv->prefix);
     }
-    if (msg[0] != '\0') {
-        fprintf(stderr, "harness: prefix %s:%s\n", srv->prefix, msg);
-    }
+    snprintf(prefix, sizeof(prefix), "%s", srv->prefix);
     bw_test_server_destroy(srv);
     if (msg[0] != '\0') {
-        fail_msg("bulwark reported a bug (%d bad log lines):%s", bad, msg);
+        fail_msg("%d bad log lines (prefix %s):%s", bad, prefix, msg);
     }
 }
 

@@ -72,7 +72,9 @@ bw_test_ch_decode(const char *in, size_t len, int feed, bool fresh, bw_test_ch_r
             break; /* (after BW_OK, one more call must say BW_AGAIN) */
         }
         if (done == avail && avail < len) {
-            size_t n = feed == BW_FEED_WHOLE ? len : feed == BW_FEED_ONE ? 1 : 1 + bw_test_rand() % 11;
+            size_t n = feed == BW_FEED_WHOLE ? len
+                       : feed == BW_FEED_ONE ? 1
+                                             : 1 + bw_test_rand() % 11;
             avail = bw_min(len, avail + n);
         }
         size_t  n = avail - done;

@@ -79,7 +79,9 @@ bw_test_parse_block(const char *in, size_t len, int feed, bool move, bw_test_blo
             if (avail == len) {
                 break;
             }
-            size_t n = feed == BW_FEED_WHOLE ? len : feed == BW_FEED_ONE ? 1 : 1 + bw_test_rand() % 9;
+            size_t n = feed == BW_FEED_WHOLE ? len
+                       : feed == BW_FEED_ONE ? 1
+                                             : 1 + bw_test_rand() % 9;
             avail = bw_min(len, avail + n);
         }
         if (move) {
