@@ -227,6 +227,15 @@ struct bw_http_request_s {
     unsigned                expect_trailers:1;/* a module will add headers_out.trailers */
     unsigned                request_complete:1; /* the whole response was handed to the socket */
     unsigned                terminated:1;     /* ended by an error or a timeout: no keep-alive */
+
+    /* ---- added by the script helper (append only) ---- */
+    size_t                  limit_rate;       /* `set $limit_rate`: overrides the location's
+                                                 limit_rate when limit_rate_set */
+    bw_msec_t               connection_start; /* monotonic accept time of the connection
+                                                 ($connection_time); 0: unknown */
+    unsigned                limit_rate_set:1;
+    unsigned                pipeline:1;       /* read from bytes left by the previous
+                                                 request ($pipe) */
 };
 
 /* The standard reason phrase for a status ("Not Found"), or NULL. */
