@@ -551,6 +551,10 @@ bw_master_run(bw_cycle_t *cycle)
             bw_signals.upgrade = 0;
             bw_master_upgrade(cycle);
         }
+        if (bw_signals.noaccept && !ccf->daemon && isatty(STDIN_FILENO)) {
+            /* A terminal sends WINCH on every resize: a foreground master ignores it. */
+            bw_signals.noaccept = 0;
+        }
         if (bw_signals.noaccept) {
             bw_signals.noaccept = 0;
             bw_log_error(BW_LOG_NOTICE, cycle->log, 0, "gracefully shutting down workers");
