@@ -46,6 +46,13 @@ typedef struct {
     int       sndbuf;      /* -1 unset */
     int       fastopen;    /* -1 unset */
     int       so_keepalive;/* -1 unset, 0 off, 1 on */
+
+    /* ---- added by the routing helper (append only) ---- */
+    int       keepidle;    /* so_keepalive=idle:intvl:cnt, seconds; 0: system default */
+    int       keepintvl;
+    int       keepcnt;
+    bool      set;         /* a socket option was given (may be given once per address) */
+    bool      wildcard;    /* 0.0.0.0 or [::] */
 } bw_http_listen_opt_t;
 
 typedef struct bw_http_core_srv_conf_s bw_http_core_srv_conf_t;
@@ -183,6 +190,8 @@ struct bw_http_core_loc_conf_s {
     bw_array_t     *resolver;          /* bw_str_t: `resolver` arguments as written; NULL */
     bw_msec_t       resolver_timeout;  /* 30s */
     bw_msec_t       auth_delay;        /* 0 */
+    bool            lmt_excpt;         /* this is a limit_except{} conf (noname too) */
+    bw_http_core_srv_conf_t *server;   /* the server this location belongs to */
 };
 
 /*
@@ -206,6 +215,108 @@ u_char *bw_http_map_uri_to_path(bw_http_request_t *r, bw_str_t *path, size_t *ro
                                 size_t reserved);
 /* Sets r->headers_out.content_type from the location's types by r->exten. */
 bw_rc_t bw_http_set_content_type(bw_http_request_t *r);
+
+/* ---- added by the routing helper (append only) ---- */
+
+extern bw_module_t bw_http_module; /* the http{} block (http/http.c) */
+
+/* The http{} block's confs of a cycle (bw_conf_ctx_t *), NULL without one. */
+#define bw_http_cycle_ctx(cycle) ((bw_conf_ctx_t *) (cycle)->conf[bw_http_module.index])
+
+/* keepalive_disable bits (bw_http_core_loc_conf_t.keepalive_disable). */
+#define BW_HTTP_KEEPALIVE_DISABLE_NONE   0x0002
+#define BW_HTTP_KEEPALIVE_DISABLE_MSIE6  0x0004
+#define BW_HTTP_KEEPALIVE_DISABLE_SAFARI 0x0008
+
+/* bw_http_core_loc_conf_t.alias_len when alias is used in a regex location:
+ * the (evaluated) alias is the whole path, the URI is not appended. */
+#define BW_HTTP_ALIAS_WHOLE (-1)
+
+/* bw_http_core_main_conf_t.warned bits. */
+#define BW_HTTP_CORE_WARNED_OPEN_FILE_CACHE 0x01
+#define BW_HTTP_CORE_WARNED_AIO             0x02
+#define BW_HTTP_CORE_WARNED_DIRECTIO        0x04
+
+/* One `try_files` argument (bw_http_core_loc_conf_t.try_files elements). */
+typedef struct {
+    bw_str_t  name;      /* as written, without a directory's trailing '/' */
+    void     *value;     /* bw_http_complex_value_t * when name has variables, else NULL */
+    bool      test_dir;  /* "name/": must be a directory */
+    bw_int_t  code;      /* last argument "=code": the status (0..999); else 0 */
+    bool      last;      /* the fallback (URI, @name or =code): not a file test */
+} bw_http_try_file_t;
+
+/* A location's extension → type table (bw_http_core_loc_conf_t.types). */
+typedef struct {
+    bw_keyval_t *elts;   /* key: lowercase extension; value: type; sorted by key */
+    size_t       nelts;
+} bw_http_types_t;
+
+/*
+ * What a listening address:port resolves to. ls->servers of an HTTP
+ * listening socket points at a table of these (one per address the socket
+ * serves: a wildcard socket serves the specific addresses of its port that
+ * have no socket of their own).
+ */
+typedef struct {
+    bw_http_core_srv_conf_t *default_server; /* `default_server`, else the first server */
+    void                    *names;          /* bw_http_server_names_t (server_name.h);
+                                                NULL: the default server takes every host */
+    bw_http_listen_opt_t    *opt;            /* ssl, http2, proxy_protocol... */
+} bw_http_addr_conf_t;
+
+/*
+ * The address configuration of an accepted connection: from
+ * c->listening->servers, with getsockname() (cached in c->local_sockaddr)
+ * when the socket serves several addresses. NULL only when getsockname()
+ * failed (logged). The engine takes the default server's confs from it
+ * before the request head is read.
+ */
+bw_http_addr_conf_t *bw_http_connection_addr_conf(bw_connection_t *c);
+
+/*
+ * Starts the phases of a request whose server is selected (r->srv_conf,
+ * r->loc_conf at server level): from the first phase, or for an internal
+ * request (r->internal, after an internal redirect) from the server-rewrite
+ * phase. r->uri_changes must be set (11 at request start, as nginx: ten
+ * internal redirects or rewrites, the eleventh fails with 500).
+ */
+void bw_http_handler(bw_http_request_t *r);
+
+/*
+ * The phase-engine index of the first entry of `phase` (for
+ * r->phase_handler), e.g. a named location restarts at
+ * BW_HTTP_REWRITE_PHASE:
+ *     r->loc_conf = named->loc_conf; bw_http_update_location_config(r);
+ *     r->phase_handler = bw_http_phase_index(r, BW_HTTP_REWRITE_PHASE);
+ *     bw_http_core_run_phases(r);
+ */
+bw_int_t bw_http_phase_index(bw_http_request_t *r, bw_http_phase_t phase);
+
+/*
+ * `if` blocks (the rewrite module): nginx gives each if{} its own location
+ * configuration, inheriting from the enclosing server or location. The
+ * rewrite module's `if` setter calls:
+ *
+ *     void **loc_conf;
+ *     ... compile the condition ...
+ *     const char *rv = bw_http_core_if_block(cf, &loc_conf);
+ *
+ * which creates every HTTP module's location conf for the block (merged
+ * with the enclosing level's after parsing, like a nested location, but
+ * never selected by the location search), parses the block body with
+ * ctx_type BW_CTX_SIF (in a server) or BW_CTX_LIF (in a location), and
+ * restores cf. *loc_conf is set before the body is parsed (NULL on
+ * failure). At run time, when the condition holds, the module does
+ *     r->loc_conf = loc_conf; bw_http_update_location_config(r);
+ * Returns BW_CONF_OK or BW_CONF_ERROR (reported).
+ */
+const char *bw_http_core_if_block(bw_conf_t *cf, void ***loc_conf);
+
+/* The two steps of bw_http_core_if_block, for callers that need the confs
+ * before the body is parsed: create (NULL on no memory), then parse. */
+bw_conf_ctx_t *bw_http_core_if_ctx_create(bw_conf_t *cf);
+const char *bw_http_core_block_parse(bw_conf_t *cf, bw_conf_ctx_t *ctx, uint32_t ctx_type);
 
 static inline bw_http_core_loc_conf_t *
 bw_http_core_loc(bw_http_request_t *r)

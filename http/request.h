@@ -236,6 +236,10 @@ struct bw_http_request_s {
     unsigned                limit_rate_set:1;
     unsigned                pipeline:1;       /* read from bytes left by the previous
                                                  request ($pipe) */
+
+    /* ---- added by the routing helper (append only) ---- */
+    unsigned                add_uri_to_alias:1; /* try_files chose a file in a regex
+                                                   location with alias: append r->uri */
 };
 
 /* The standard reason phrase for a status ("Not Found"), or NULL. */

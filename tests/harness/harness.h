@@ -59,7 +59,7 @@ typedef struct {
  * the functions below to change anything.
  */
 typedef struct bw_test_server_s {
-    char          prefix[256];          /* "/tmp/bwtest.XXXXXX", no trailing slash */
+    char          prefix[256];          /* "/tmp/bwtest.<random>", no trailing slash */
     char          conf_path[300];       /* prefix + "/conf/bulwark.conf" */
     char          pid_path[512];        /* the pid file the config names; "" if unknown */
     char          binary[512];          /* the program started (bw_test_binary() at prepare) */
@@ -82,7 +82,6 @@ typedef struct bw_test_server_s {
 typedef struct bw_test_origin_s {
     pid_t pid;
     int   port;
-    bool  registered;                   /* listed for %%ORIGIN_PORTn%% */
 } bw_test_origin_t;
 
 typedef struct {

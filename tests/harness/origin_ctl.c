@@ -60,7 +60,6 @@ static void bw_test_origin_register(bw_test_origin_t *origin)
     for (int i = 0; i < BW_TEST_MAX_ORIGINS; i++) {
         if (bw_test_origin_slots[i] == NULL) {
             bw_test_origin_slots[i] = origin;
-            origin->registered = true;
             return;
         }
     }
