@@ -105,7 +105,9 @@ bw_cycle_copy(bw_cycle_t *cycle, bw_str_t *dst, const bw_str_t *src, bool dir)
     if (p == NULL) {
         return BW_ERROR;
     }
-    memcpy(p, src->data, src->len);
+    if (src->len) {
+        memcpy(p, src->data, src->len);
+    }
     dst->len = src->len;
     if (add) {
         p[dst->len++] = '/';

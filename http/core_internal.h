@@ -50,7 +50,7 @@ bw_http_core_set_fn bw_http_core_aio;
 bw_http_core_set_fn bw_http_core_client_body_temp_path;
 bw_http_core_set_fn bw_http_core_internal;
 bw_http_core_set_fn bw_http_core_resolver;
-bw_http_core_set_fn bw_http_core_client_body_in_file_only;
+bw_http_core_set_fn bw_http_core_send_lowat;
 
 /* ---- ports.c: listen addresses and the listening sockets ---- */
 

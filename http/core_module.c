@@ -144,7 +144,7 @@ static const bw_directive_t bw_http_core_directives[] = {
     BW_LOC_FLAG("tcp_nopush", tcp_nopush),
     BW_LOC_FLAG("tcp_nodelay", tcp_nodelay),
     BW_LOC_SET("send_timeout", bw_conf_set_msec, send_timeout),
-    BW_LOC_SET("send_lowat", bw_conf_set_size, send_lowat),
+    BW_LOC_SET("send_lowat", bw_http_core_send_lowat, send_lowat),
     BW_LOC_SET("postpone_output", bw_conf_set_size, postpone_output),
     {"limit_rate", BW_HSLI, BW_ARGS_TAKE1, BW_CONF_LOC, bw_conf_set_size, BW_LOCO(limit_rate),
      NULL},

@@ -210,7 +210,15 @@ bw_rc_t bw_http_core_find_location(bw_http_request_t *r);
 void bw_http_update_location_config(bw_http_request_t *r);
 /* Maps r->uri to a file path: root/alias + uri, NUL-terminated, pool memory.
  * `reserved` extra bytes are allocated after the NUL (for index names).
- * Returns the path length's end pointer or NULL on error. */
+ * Returns the path length's end pointer or NULL on error.
+ * (routing:) path->len is the length up to the NUL; *root_len the length of
+ * the document root part (root or alias, evaluated when it has variables,
+ * made absolute against the prefix). An alias replaces the location's prefix
+ * of the URI; an alias in a regex location is the whole path (its captures
+ * build it), unless try_files chose a file (r->add_uri_to_alias). Returns
+ * NULL (logged) for an alias location reached after a rewrite changed the
+ * URI, as nginx. The returned pointer points at the NUL; reserved + 1 bytes
+ * are usable from there. */
 u_char *bw_http_map_uri_to_path(bw_http_request_t *r, bw_str_t *path, size_t *root_len,
                                 size_t reserved);
 /* Sets r->headers_out.content_type from the location's types by r->exten. */

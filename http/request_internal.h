@@ -36,6 +36,7 @@ typedef struct {
 
     bw_msec_t          start_msec; /* accept time (monotonic): keepalive_time */
     bw_msec_t          lingering_deadline; /* monotonic end of lingering close */
+    bw_msec_t          lingering_timeout;  /* wait for each piece while lingering */
 
     unsigned           stat:2;     /* bw_http_stat_t */
     unsigned           pipeline:1; /* the current request was read from leftover bytes */
@@ -66,6 +67,15 @@ void bw_http_close_request(bw_http_request_t *r, bw_int_t rc);
  * when nothing was sent, closes the connection (with RST after a timeout
  * when reset_timedout_connection is on). */
 void bw_http_terminate_request(bw_http_request_t *r, bw_int_t rc);
+/*
+ * A large header buffer (large_client_header_buffers size) for the current
+ * head, counted in hc->busy: from the free list, else newly allocated while
+ * fewer than the configured number are busy. `force` ignores that limit (a
+ * buffer for body bytes read after the head; a few at most). Released when
+ * the connection goes idle, or kept for a pipelined request that starts in
+ * it. NULL when none is available.
+ */
+bw_buf_t *bw_http_large_buffer_get(bw_http_connection_t *hc, bool force);
 /* Whether keep-alive is still allowed for r by the location's settings
  * (keepalive_timeout, keepalive_requests, keepalive_time, keepalive_disable). */
 bool bw_http_keepalive_allowed(bw_http_request_t *r);

@@ -455,6 +455,21 @@ bw_http_get_flushed_variable(bw_http_request_t *r, bw_uint_t index)
     return bw_http_get_indexed_variable(r, index);
 }
 
+bw_rc_t
+bw_http_set_indexed_variable(bw_http_request_t *r, bw_uint_t index, const bw_str_t *value)
+{
+    bw_http_variables_t      *vars = bw_http_variables_request(r);
+    bw_http_variable_value_t *values;
+
+    if (vars == NULL || index >= vars->indexed.nelts
+        || (values = bw_http_variables_values(r, vars)) == NULL) {
+        return BW_ERROR;
+    }
+    values[index] = (bw_http_variable_value_t) { .data = value->data, .len = value->len,
+                                                 .valid = 1 };
+    return BW_OK;
+}
+
 /* The declaration named `name` in the run-time table, or NULL. */
 static bw_http_variable_t *
 bw_http_variables_lookup(bw_http_variables_t *vars, const bw_str_t *name, bw_uint_t hash)

@@ -137,6 +137,14 @@ bw_http_variable_value_t *bw_http_get_indexed_variable(bw_http_request_t *r, bw_
 /* As above, but a NOCACHEABLE value is computed again. */
 bw_http_variable_value_t *bw_http_get_flushed_variable(bw_http_request_t *r, bw_uint_t index);
 
+/*
+ * Stores `value` (kept by reference: request memory) as the cached value of
+ * indexed variable `index` for the rest of the request (`set`, named
+ * captures). BW_OK, or BW_ERROR on no memory or a bad index.
+ */
+bw_rc_t bw_http_set_indexed_variable(bw_http_request_t *r, bw_uint_t index,
+                                     const bw_str_t *value);
+
 /* The hash bw_http_get_variable() expects: of the lowercased name. */
 bw_uint_t bw_http_variable_hash(const u_char *name, size_t len);
 

@@ -99,19 +99,6 @@ bw_http_var_request_str(bw_http_request_t *r, bw_http_variable_value_t *v, uintp
     return BW_OK;
 }
 
-/* A request header whose pointer is at byte offset `data` of headers_in. */
-static bw_rc_t
-bw_http_var_header_in(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
-{
-    bw_http_header_t *h = *(bw_http_header_t **) ((u_char *) &r->headers_in + data);
-    if (h == NULL) {
-        v->not_found = 1;
-        return BW_OK;
-    }
-    bw_http_var_set_str(v, &h->value);
-    return BW_OK;
-}
-
 /* A constant string given as `data` (const char *). */
 static bw_rc_t
 bw_http_var_const(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
@@ -275,6 +262,23 @@ bw_http_var_arg(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t dat
         p = memchr(p, '&', (size_t) (end - p));
         if (p != NULL) {
             p++;
+        }
+    }
+    v->not_found = 1;
+    return BW_OK;
+}
+
+/* $content_type: the first Content-Type request header. */
+static bw_rc_t
+bw_http_var_content_type(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
+{
+    static const bw_str_t name = bw_string("content_type");
+    bw_http_header_t     *h = r->headers_in.headers.elts;
+
+    for (size_t i = 0; i < r->headers_in.headers.nelts; i++) {
+        if (bw_http_var_header_name_eq(&h[i].key, &name)) {
+            bw_http_var_set_str(v, &h[i].value);
+            return BW_OK;
         }
     }
     v->not_found = 1;
@@ -889,16 +893,12 @@ bw_http_var_time_iso8601(bw_http_request_t *r, bw_http_variable_value_t *v, uint
 /* ---- the table ---- */
 
 #define BW_VAR_REQ(field) bw_http_var_request_str, NULL, offsetof(bw_http_request_t, field)
-#define BW_VAR_HDR(field) bw_http_var_header_in, NULL, offsetof(bw_http_headers_in_t, field)
 #define BW_NC             BW_HTTP_VAR_NOCACHEABLE
 #define BW_CH             BW_HTTP_VAR_CHANGEABLE
 
 const bw_http_variable_def_t bw_http_core_variables[] = {
-    { "http_host", BW_VAR_HDR(host), 0 },
-    { "http_user_agent", BW_VAR_HDR(user_agent), 0 },
-    { "http_referer", BW_VAR_HDR(referer), 0 },
     { "content_length", bw_http_var_content_length, NULL, 0, BW_NC },
-    { "content_type", BW_VAR_HDR(content_type), 0 },
+    { "content_type", bw_http_var_content_type, NULL, 0, 0 },
     { "host", bw_http_var_host, NULL, 0, 0 },
     { "binary_remote_addr", bw_http_var_binary_remote_addr, NULL, 0, 0 },
     { "remote_addr", bw_http_var_remote_addr, NULL, 0, 0 },

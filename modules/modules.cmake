@@ -41,3 +41,8 @@ bw_module(range   REQUIRED - NO modules/range.c)
 bw_module(chunked REQUIRED - NO modules/chunked.c)
 bw_module(http_header_filter REQUIRED - NO http/header_filter.c)
 bw_module(http_write_filter  REQUIRED - NO http/write_filter.c)
+
+# upstream and proxy (content handler set by proxy_pass; balancers and the
+# keepalive cache are upstream plug-ins, listed after the core they extend)
+bw_module(upstream REQUIRED - NO http/upstream.c)
+bw_module(proxy   ON http_proxy_module YES modules/proxy.c)
