@@ -324,10 +324,10 @@ bw_master_reload(bw_cycle_t *cycle)
         bw_process_pid_delete(&oldc->pid);
     }
     bw_generation++;
+    bw_cycle = next; /* new workers must run the new cycle */
     bw_master_start_workers(next);
     bw_master_signal_workers(next, SIGQUIT, false);
     bw_cycle_retire(cycle, next);
-    bw_cycle = next;
     return next;
 }
 

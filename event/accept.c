@@ -104,7 +104,7 @@ bw_event_accept_one(bw_cycle_t *cycle, bw_listening_t *ls, int fd, const bw_sock
     }
     c->listening = ls;
     c->accepted = 1;
-    bw_conn_stats->active++;
+    __atomic_fetch_add(&bw_conn_stats->active, 1, __ATOMIC_RELAXED);
 
     if (bw_event_accept_init(cycle, c, sa, socklen) != BW_OK) {
         bw_log_error(BW_LOG_CRIT, c->log, 0, "no memory for an accepted connection");
@@ -121,7 +121,7 @@ bw_event_accept_one(bw_cycle_t *cycle, bw_listening_t *ls, int fd, const bw_sock
         bw_connection_close(c);
         return;
     }
-    bw_conn_stats->handled++;
+    __atomic_fetch_add(&bw_conn_stats->handled, 1, __ATOMIC_RELAXED);
     ls->handler(c);
 }
 
@@ -164,7 +164,7 @@ bw_event_accept(bw_event_t *ev)
             }
             return;
         }
-        bw_conn_stats->accepts++;
+        __atomic_fetch_add(&bw_conn_stats->accepts, 1, __ATOMIC_RELAXED);
         bw_event_accept_one(cycle, ls, fd, &sa, socklen);
         if (!ecf->multi_accept) {
             return;

@@ -165,7 +165,7 @@ bw_connection_close(bw_connection_t *c)
     c->read->closed = 1;
     c->write->closed = 1;
     if (c->accepted) {
-        bw_conn_stats->active--;
+        __atomic_fetch_sub(&bw_conn_stats->active, 1, __ATOMIC_RELAXED);
     }
     if (close(c->fd) == -1) {
         bw_log_error(BW_LOG_CRIT, c->log, errno, "close() socket %d failed", c->fd);
@@ -196,7 +196,9 @@ bw_connections_close_idle(bw_cycle_t *cycle)
 {
     for (bw_uint_t i = 0; i < cycle->connection_n; i++) {
         bw_connection_t *c = &cycle->connections[i];
-        if (c->fd == -1 || !(c->idle || c->reusable)) {
+        /* Only connections between two requests: a fresh or half-read one
+         * gets its request served (client_header_timeout bounds the wait). */
+        if (c->fd == -1 || !c->idle) {
             continue;
         }
         if (c->reusable) {

@@ -357,6 +357,7 @@ bw_http_start_request(bw_http_connection_t *hc, bw_buf_t *b)
         return;
     }
     r->header_in = b;
+    ((bw_http_head_t *) r->head)->counted = b->pos;
     c->log->action = hc->pipeline ? "reading client pipelined request line"
                                   : "reading client request line";
     c->read->handler = bw_http_request_handler;
@@ -605,6 +606,8 @@ bw_http_head_grow(bw_http_request_t *r)
     memcpy(nb->start, old, keep);
     nb->pos = nb->start + (b->pos - old);
     nb->last = nb->start + keep;
+    r->request_length += old - h->counted;
+    h->counted = nb->start;
     if (!h->in_headers) {
         bw_http_request_line_rebase(&h->line, old, nb->start);
     } else {
@@ -1029,6 +1032,10 @@ bw_http_head_check(bw_http_request_t *r)
 static bw_int_t
 bw_http_head_done(bw_http_request_t *r)
 {
+    bw_http_head_t *h = r->head;
+    r->request_length += r->header_in->pos - h->counted;
+    h->counted = r->header_in->pos;
+
     bw_int_t rc = bw_http_head_check(r);
     if (rc != BW_OK) {
         return rc;
@@ -1380,6 +1387,7 @@ bw_http_set_keepalive(bw_http_request_t *r)
             return;
         }
         nr->header_in = b;
+        ((bw_http_head_t *) nr->head)->counted = b->pos;
         c->log->action = "reading client pipelined request line";
         rev->handler = bw_http_request_handler;
         c->write->handler = bw_http_request_handler;

@@ -52,6 +52,9 @@ typedef struct {
 } bw_http_body_temp_t;
 
 static void bw_http_read_body_handler(bw_http_request_t *r);
+static bw_int_t bw_http_body_feed_bytes(bw_http_request_t *r, u_char **pos, u_char *last,
+                                        bool discard, bw_http_request_body_t *rb,
+                                        bw_http_body_t *st, off_t max);
 
 static bw_http_body_t *
 bw_http_body_state(bw_http_request_t *r)
@@ -273,7 +276,16 @@ bw_http_body_feed(bw_http_request_t *r, u_char **pos, u_char *last, bool discard
     bw_http_request_body_t *rb = r->request_body;
     bw_http_body_t *st = bw_http_body_state(r);
     off_t max = bw_http_core_loc(r)->client_max_body_size;
+    u_char *start = *pos;
+    bw_int_t rc = bw_http_body_feed_bytes(r, pos, last, discard, rb, st, max);
+    r->request_length += *pos - start; /* $request_length counts the body as received */
+    return rc;
+}
 
+static bw_int_t
+bw_http_body_feed_bytes(bw_http_request_t *r, u_char **pos, u_char *last, bool discard,
+                        bw_http_request_body_t *rb, bw_http_body_t *st, off_t max)
+{
     if (!r->headers_in.chunked) {
         size_t n = (size_t) bw_min((off_t) (last - *pos), rb->rest);
         if (!discard) {
@@ -436,6 +448,7 @@ bw_http_body_read(bw_http_request_t *r)
                 b->last += n;
                 rb->rest -= n;
                 rb->received += n;
+                r->request_length += n;
                 rc = rb->rest == 0 ? BW_DONE : BW_AGAIN;
             }
         }
@@ -519,6 +532,7 @@ bw_http_read_client_request_body(bw_http_request_t *r,
         b->start = b->pos = hb->pos;
         b->end = b->last = hb->pos + length;
         hb->pos += length;
+        r->request_length += length;
         r->request_body->buf = b;
         r->request_body->rest = 0;
         r->request_body->received = length;

@@ -48,6 +48,8 @@ typedef struct {
     bw_http_request_line_t line;
     bw_http_header_line_t  header;
     bool                   in_headers;  /* the request line is done */
+    u_char                *counted;     /* in r->header_in: head bytes before it are in
+                                           r->request_length ($request_length) */
 } bw_http_head_t;
 
 /* ---- counters (bw_http_stats, request.h) ---- */

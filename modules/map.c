@@ -109,11 +109,11 @@ bw_map_table_build(bw_conf_t *cf, bw_map_t *map)
 
 /* ---- lookup ---- */
 
-/* The longest ".suffix" mask that `name` ends with (past its first byte). */
+/* The longest ".suffix" mask that `name` ends with. */
 static bw_map_entry_t *
 bw_map_find_head(const bw_map_t *map, const u_char *name, size_t n)
 {
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (name[i] == '.') {
             bw_map_entry_t *e = bw_map_find(map, BW_MAP_HEAD, name + i, n - i);
             if (e != NULL) {

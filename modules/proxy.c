@@ -498,96 +498,113 @@ bw_proxy_body(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, bw_chain_t **body
     return BW_OK;
 }
 
+/* The configured header values of this request (empty: not sent). */
+static bw_str_t *
+bw_proxy_header_values(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, bool body_known,
+                       off_t body_len)
+{
+    size_t                   nh = plcf->headers->nelts;
+    const bw_proxy_header_t *ph = plcf->headers->elts;
+    bw_str_t                *values = bw_pcalloc(r->pool, (nh ? nh : 1) * sizeof(bw_str_t));
+
+    for (size_t i = 0; values && i < nh; i++) {
+        if (ph[i].kind == BW_PROXY_HEADER_VALUE) {
+            if (bw_http_complex_value(r, ph[i].value, &values[i]) != BW_OK) {
+                return NULL;
+            }
+        } else if (ph[i].kind == BW_PROXY_HEADER_BODY_LENGTH && body_known) {
+            bw_str_t *n = bw_psprintf(r->pool, "%lld", (long long) body_len);
+            if (n == NULL) {
+                return NULL;
+            }
+            values[i] = *n;
+        }
+    }
+    return values;
+}
+
+/* Writes "Key: value" CRLF at p; returns the end. */
+static u_char *
+bw_proxy_write_header(u_char *p, const bw_str_t *key, const bw_str_t *value)
+{
+    p = (u_char *) mempcpy(p, key->data, key->len);
+    *p++ = ':';
+    *p++ = ' ';
+    p = (u_char *) mempcpy(p, value->data, value->len);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* The request head: request line, configured headers, the client's others. */
+static bw_buf_t *
+bw_proxy_request_head(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, const bw_str_t *method,
+                      const bw_str_t *uri, const bw_str_t *values)
+{
+    const bw_proxy_header_t *ph = plcf->headers->elts;
+    size_t                   nh = plcf->headers->nelts;
+    const bw_http_header_t  *h = r->headers_in.headers.elts;
+    size_t nin = plcf->upstream.pass_request_headers ? r->headers_in.headers.nelts : 0;
+    const char *version = plcf->http_version == BW_HTTP_VERSION_11 ? " HTTP/1.1\r\n"
+                                                                    : " HTTP/1.0\r\n";
+    size_t len = method->len + 1 + uri->len + strlen(version) + 2;
+
+    for (size_t i = 0; i < nh; i++) {
+        len += values[i].len ? ph[i].key.len + values[i].len + 4 : 0;
+    }
+    for (size_t i = 0; i < nin; i++) {
+        len += bw_proxy_header_overridden(plcf, &h[i]) ? 0 : h[i].key.len + h[i].value.len + 4;
+    }
+
+    bw_buf_t *b = bw_buf_create_temp(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+    u_char *p = b->last;
+    p = (u_char *) mempcpy(p, method->data, method->len);
+    *p++ = ' ';
+    p = (u_char *) mempcpy(p, uri->data, uri->len);
+    p = (u_char *) mempcpy(p, version, strlen(version));
+    for (size_t i = 0; i < nh; i++) {
+        if (values[i].len) {
+            p = bw_proxy_write_header(p, &ph[i].key, &values[i]);
+        }
+    }
+    for (size_t i = 0; i < nin; i++) {
+        if (!bw_proxy_header_overridden(plcf, &h[i])) {
+            p = bw_proxy_write_header(p, &h[i].key, &h[i].value);
+        }
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    b->last = p;
+    return b;
+}
+
 static bw_rc_t
 bw_proxy_create_request(bw_http_request_t *r)
 {
     bw_upstream_t       *u = bw_upstream_get(r);
-    bw_proxy_ctx_t      *ctx = bw_proxy_ctx(r);
     bw_proxy_loc_conf_t *plcf = bw_proxy_loc(r);
     bw_str_t             method = r->method_name, uri;
     bw_chain_t          *body;
     off_t                body_len;
     bool                 body_known;
-    char                 lenbuf[32];
 
     if (plcf->method != NULL && bw_http_complex_value(r, plcf->method, &method) != BW_OK) {
         return BW_ERROR;
     }
     u->head = bw_str_eq_lit(&method, "HEAD");
-    if (bw_proxy_uri(r, plcf, ctx, &uri) != BW_OK
+    if (bw_proxy_uri(r, plcf, bw_proxy_ctx(r), &uri) != BW_OK
         || bw_proxy_body(r, plcf, &body, &body_len, &body_known) != BW_OK) {
         return BW_ERROR;
     }
-    const char *version = plcf->http_version == BW_HTTP_VERSION_11 ? " HTTP/1.1\r\n"
-                                                                    : " HTTP/1.0\r\n";
-    size_t len = method.len + 1 + uri.len + strlen(version) + 2;
-
-    /* evaluate the configured headers once: their lengths, then their bytes */
-    size_t             nh = plcf->headers->nelts;
-    bw_proxy_header_t *ph = plcf->headers->elts;
-    bw_str_t          *values = bw_pcalloc(r->pool, (nh ? nh : 1) * sizeof(bw_str_t));
-    if (values == NULL) {
-        return BW_ERROR;
-    }
-    for (size_t i = 0; i < nh; i++) {
-        if (ph[i].kind == BW_PROXY_HEADER_VALUE) {
-            if (bw_http_complex_value(r, ph[i].value, &values[i]) != BW_OK) {
-                return BW_ERROR;
-            }
-        } else if (ph[i].kind == BW_PROXY_HEADER_BODY_LENGTH && body_known) {
-            int n = snprintf(lenbuf, sizeof(lenbuf), "%lld", (long long) body_len);
-            values[i].data = (u_char *) lenbuf;
-            values[i].len = (size_t) n;
-        }
-        if (values[i].len) {
-            len += ph[i].key.len + 2 + values[i].len + 2;
-        }
-    }
-    const bw_http_header_t *h = r->headers_in.headers.elts;
-    size_t                  nin = plcf->upstream.pass_request_headers ? r->headers_in.headers.nelts
-                                                                      : 0;
-    for (size_t i = 0; i < nin; i++) {
-        if (!bw_proxy_header_overridden(plcf, &h[i])) {
-            len += h[i].key.len + 2 + h[i].value.len + 2;
-        }
-    }
-
-    bw_buf_t   *b = bw_buf_create_temp(r->pool, len);
+    bw_str_t *values = bw_proxy_header_values(r, plcf, body_known, body_len);
+    bw_buf_t *b = values ? bw_proxy_request_head(r, plcf, &method, &uri, values) : NULL;
     bw_chain_t *cl = bw_chain_alloc_link(r->pool);
     if (b == NULL || cl == NULL) {
         return BW_ERROR;
     }
-    u_char *p = b->last;
-    p = (u_char *) mempcpy(p, method.data, method.len);
-    *p++ = ' ';
-    p = (u_char *) mempcpy(p, uri.data, uri.len);
-    p = (u_char *) mempcpy(p, version, strlen(version));
-    for (size_t i = 0; i < nh; i++) {
-        if (values[i].len == 0) {
-            continue;
-        }
-        p = (u_char *) mempcpy(p, ph[i].key.data, ph[i].key.len);
-        *p++ = ':';
-        *p++ = ' ';
-        p = (u_char *) mempcpy(p, values[i].data, values[i].len);
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    for (size_t i = 0; i < nin; i++) {
-        if (bw_proxy_header_overridden(plcf, &h[i])) {
-            continue;
-        }
-        p = (u_char *) mempcpy(p, h[i].key.data, h[i].key.len);
-        *p++ = ':';
-        *p++ = ' ';
-        p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    *p++ = '\r';
-    *p++ = '\n';
-    b->last = p;
-
     cl->buf = b;
     cl->next = body;
     u->request_bufs = cl;

@@ -39,22 +39,26 @@ bw_tv_body(bw_test_server_t *srv, const char *raw)
 {
     bw_test_response_t r;
     assert_int_equal(bw_test_http_request(srv->port, raw, &r), 0);
-    if (r.status != 200) {
-        fail_msg("expected 200, got %d for:\n%s", r.status, raw);
-    }
+    int   status = r.status;
     char *body = strdup(r.body ? r.body : "");
     bw_test_response_free(&r);
+    if (status != 200) {
+        free(body);
+        fail_msg("expected 200, got %d for:\n%s", status, raw);
+    }
     return body;
 }
 
 static void
 bw_tv_expect(bw_test_server_t *srv, const char *raw, const char *expect)
 {
+    char  got[2048];
     char *body = bw_tv_body(srv, raw);
-    if (strcmp(body, expect) != 0) {
-        fail_msg("expected \"%s\", got \"%s\" for:\n%s", expect, body, raw);
-    }
+    snprintf(got, sizeof(got), "%s", body);
     free(body);
+    if (strcmp(got, expect) != 0) {
+        fail_msg("expected \"%s\", got \"%s\" for:\n%s", expect, got, raw);
+    }
 }
 
 /* True when s matches the POSIX extended regex re entirely. */
@@ -200,7 +204,10 @@ test_variables_clock_process_and_versions(void **state)
                        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}\\|"
                        "[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\\|"
                        "[0-9]+\\|[0-9]+\\.[0-9]+\\.[0-9]+\\|[0-9]+\\.[0-9]{3}\\|200\\|.+$")) {
-        fail_msg("unexpected: %s", body);
+        char copy[1024];
+        snprintf(copy, sizeof(copy), "%s", body);
+        free(body);
+        fail_msg("unexpected: %s", copy);
     }
     free(body);
     bw_test_server_stop(srv);
@@ -230,7 +237,10 @@ test_variables_versions(void **state)
     char             *body = bw_tv_body(srv, "GET / HTTP/1.0\r\n\r\n");
 
     if (!bw_tv_matches(body, "^1\\.31\\.5\\|[0-9]+\\.[0-9]+\\.[0-9]+$")) {
-        fail_msg("unexpected: %s", body);
+        char copy[1024];
+        snprintf(copy, sizeof(copy), "%s", body);
+        free(body);
+        fail_msg("unexpected: %s", copy);
     }
     free(body);
     bw_test_server_stop(srv);

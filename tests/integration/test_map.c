@@ -33,12 +33,16 @@ bw_tm_expect(bw_test_server_t *srv, const char *target, const char *host, const 
 
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
              target, host);
+    char               msg[1024] = "";
     assert_int_equal(bw_test_http_request(srv->port, req, &r), 0);
     if (r.status != 200 || strcmp(r.body, body) != 0) {
-        fail_msg("GET %s (Host %s): expected 200 \"%s\", got %d \"%s\"", target, host, body,
-                 r.status, r.body ? r.body : "");
+        snprintf(msg, sizeof(msg), "GET %s (Host %s): expected 200 \"%s\", got %d \"%s\"",
+                 target, host, body, r.status, r.body ? r.body : "");
     }
     bw_test_response_free(&r);
+    if (msg[0]) {
+        fail_msg("%s", msg);
+    }
 }
 
 static void
@@ -57,10 +61,13 @@ bw_tm_expect_conf_error(const char *http_body, const char *message)
     assert_int_equal(bw_test_server_run(srv, &out, &st, "-t"), 0);
     bw_test_server_stop(srv);
     assert_non_null(out);
-    if (st != 1 || strstr(out, message) == NULL) {
-        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, out);
-    }
+    bool ok = st == 1 && strstr(out, message) != NULL;
+    char got[2048];
+    snprintf(got, sizeof(got), "%s", out);
     free(out);
+    if (!ok) {
+        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, got);
+    }
 }
 
 static void

@@ -201,12 +201,26 @@ static void
 test_usr1_reopens_the_error_log(void **state)
 {
     bw_test_server_t *srv = bw_proc_start("auto");
-    const char *log = bw_test_server_path(srv, "logs/error.log");
-    char moved[600];
+    char log[600], moved[620];
+    snprintf(log, sizeof(log), "%s", bw_test_server_path(srv, "logs/error.log"));
     snprintf(moved, sizeof(moved), "%s.1", log);
     assert_int_equal(rename(log, moved), 0);
     assert_int_equal(bw_test_server_signal(srv, SIGUSR1), 0);
-    assert_true(bw_test_server_log_wait(srv, "reopening logs", 1, bw_test_timeout(5000)));
+    /* "reopening logs" is written just before the reopen: into the moved file. */
+    int64_t end = bw_test_now_ms() + bw_test_timeout(5000);
+    while (access(log, F_OK) != 0 && bw_test_now_ms() < end) {
+        bw_test_sleep_ms(20);
+    }
+    assert_int_equal(access(log, F_OK), 0);
+    bw_test_sleep_ms(200); /* the workers reopen after the master */
+    assert_true(bw_test_file_count(moved, "reopening logs") >= 1);
+    /* A later error lands in the new file, written by a worker. */
+    bw_test_response_t r;
+    assert_int_equal(bw_test_http_get(srv->port, "/missing.html", &r), 0);
+    assert_int_equal(r.status, 404);
+    bw_test_response_free(&r);
+    assert_true(bw_test_server_log_wait(srv, "missing.html", 1, bw_test_timeout(5000)));
+    assert_int_equal(bw_test_file_count(moved, "missing.html"), 0);
     bw_test_server_stop(srv);
 }
 

@@ -68,6 +68,12 @@ static const char bw_proxy_conf[] =
     "    location /varuri/ { set $backend 127.0.0.1:" OP ";"
     "                        proxy_pass http://$backend/fixed$is_args$args; }\n"
     "    location /nores/ { proxy_pass http://$host; }\n"
+    "    location /ws/ { proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade;\n"
+    "                    proxy_set_header Connection upgrade; proxy_read_timeout 2s;\n"
+    "                    proxy_pass http://127.0.0.1:" OP "; }\n"
+    "    location /icpt/ { proxy_intercept_errors on; error_page 404 /caught;"
+    "                      proxy_pass http://127.0.0.1:" OP "; }\n"
+    "    location = /caught { return 200 \"caught\\n\"; }\n"
     "  }\n"
     "}\n";
 
@@ -664,6 +670,61 @@ test_proxy_variable_host_without_resolver_is_502(void **state)
                                         bw_test_timeout(3000)));
 }
 
+static void
+test_proxy_intercept_errors_uses_error_page(void **state)
+{
+    bw_test_response_t r;
+
+    assert_int_equal(bw_test_http_get(bw_fx.srv->port, "/icpt/?status=404&body=origin", &r), 0);
+    assert_int_equal(r.body_len, 7);
+    assert_memory_equal(r.body, "caught\n", 7);
+    assert_null(bw_test_response_header(&r, "X-Origin"));
+    bw_test_response_free(&r);
+
+    /* no error_page for 500: the origin's response passes */
+    assert_int_equal(bw_test_http_get(bw_fx.srv->port, "/icpt/?status=500&body=origin", &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_int_equal(r.body_len, 6);
+    assert_memory_equal(r.body, "origin", 6);
+    bw_test_response_free(&r);
+}
+
+static void
+test_proxy_websocket_upgrade_tunnels_frames(void **state)
+{
+    const char req[] = "GET /ws/?ws=1 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n";
+    /* masked text frame "Hello" (RFC 6455 section 5.7) */
+    const unsigned char frame[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    bw_test_conn_t    *c = bw_test_conn_open(bw_fx.srv->port);
+    bw_test_response_t r;
+
+    assert_non_null(c);
+    assert_int_equal(bw_test_conn_send_str(c, req), 0);
+    assert_int_equal(bw_test_conn_read_response(c, &r), 0);
+    assert_int_equal(r.status, 101);
+    assert_string_equal(bw_test_response_header(&r, "Sec-WebSocket-Accept"),
+                        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_string_equal(bw_test_response_header(&r, "Upgrade"), "websocket");
+    assert_string_equal(bw_test_response_header(&r, "Connection"), "upgrade");
+    assert_null(bw_test_response_header(&r, "Transfer-Encoding"));
+    bw_test_response_free(&r);
+
+    for (int round = 0; round < 2; round++) {
+        int64_t deadline = bw_test_now_ms() + bw_test_timeout(5000);
+        assert_int_equal(bw_test_conn_send(c, frame, sizeof(frame)), 0);
+        while (c->len < 7 && bw_test_now_ms() < deadline) {
+            bw_test_conn_wait_closed(c, 50);
+        }
+        assert_int_equal(c->len, 7);
+        assert_memory_equal(c->buf, "\x81\x05Hello", 7);
+        c->len = 0;
+    }
+    /* the client leaving ends the tunnel; the proxy logs the 101 */
+    bw_test_conn_close(c);
+}
+
 /* --------------------------------------------------------- configuration */
 
 #define BW_PROXY_URI_PART                                                                  \
@@ -776,6 +837,8 @@ main(void)
         cmocka_unit_test(test_proxy_invalid_header_is_502),
         cmocka_unit_test(test_proxy_too_big_header_is_502),
         cmocka_unit_test(test_proxy_variable_host_without_resolver_is_502),
+        cmocka_unit_test(test_proxy_intercept_errors_uses_error_page),
+        cmocka_unit_test(test_proxy_websocket_upgrade_tunnels_frames),
         cmocka_unit_test(test_proxy_config_messages),
     };
     return cmocka_run_group_tests(tests, bw_proxy_setup, bw_proxy_teardown);

@@ -43,12 +43,16 @@ static void
 bw_tr_expect(bw_test_server_t *srv, const char *target, int status, const char *body)
 {
     bw_test_response_t r;
+    char               msg[1024] = "";
     bw_tr_get(srv, target, &r);
     if (r.status != status || (body != NULL && strcmp(r.body, body) != 0)) {
-        fail_msg("GET %s: expected %d \"%s\", got %d \"%s\"", target, status, body ? body : "*",
-                 r.status, r.body ? r.body : "");
+        snprintf(msg, sizeof(msg), "GET %s: expected %d \"%s\", got %d \"%s\"", target, status,
+                 body ? body : "*", r.status, r.body ? r.body : "");
     }
     bw_test_response_free(&r);
+    if (msg[0]) {
+        fail_msg("%s", msg);
+    }
 }
 
 /* GET `target`, expecting `status` and a Location header ending with `suffix`. */
@@ -56,14 +60,18 @@ static void
 bw_tr_expect_location(bw_test_server_t *srv, const char *target, int status, const char *suffix)
 {
     bw_test_response_t r;
+    char               msg[1024] = "";
     bw_tr_get(srv, target, &r);
     const char *loc = bw_test_response_header(&r, "Location");
     if (r.status != status || loc == NULL || strlen(loc) < strlen(suffix)
         || strcmp(loc + strlen(loc) - strlen(suffix), suffix) != 0) {
-        fail_msg("GET %s: expected %d Location *%s, got %d %s", target, status, suffix, r.status,
-                 loc ? loc : "(none)");
+        snprintf(msg, sizeof(msg), "GET %s: expected %d Location *%s, got %d %s", target, status,
+                 suffix, r.status, loc ? loc : "(none)");
     }
     bw_test_response_free(&r);
+    if (msg[0]) {
+        fail_msg("%s", msg);
+    }
 }
 
 /* Runs -t on a config; returns its output (the caller frees it) and exit status. */
@@ -88,10 +96,13 @@ bw_tr_expect_conf_error(const char *http_body, const char *message)
 {
     int   st;
     char *out = bw_tr_check(http_body, &st);
-    if (st != 1 || strstr(out, message) == NULL) {
-        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, out);
-    }
+    bool  ok = st == 1 && strstr(out, message) != NULL;
+    char  got[2048];
+    snprintf(got, sizeof(got), "%s", out);
     free(out);
+    if (!ok) {
+        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, got);
+    }
 }
 
 /* ---- return ---- */
