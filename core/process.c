@@ -36,6 +36,7 @@ bw_signals_t      bw_signals;
 bool              bw_process_is_worker;
 char            **bw_argv;
 bw_cycle_params_t bw_process_params;
+pid_t             bw_master_pid;
 
 static bw_process_t bw_processes[BW_MAX_PROCESSES];
 static unsigned     bw_generation;
@@ -467,6 +468,7 @@ bw_master_run(bw_cycle_t *cycle)
     if (ccf->daemon && !bw_inherited && bw_master_daemonize(cycle) != BW_OK) {
         return 1;
     }
+    bw_master_pid = getpid();
     if (bw_process_signals_init() != BW_OK) {
         bw_log_error(BW_LOG_EMERG, cycle->log, errno, "sigaction() failed");
         return 1;
@@ -568,6 +570,9 @@ int
 bw_single_run(bw_cycle_t *cycle)
 {
     cycle->log = &cycle->new_log;
+    if (bw_core_conf(cycle)->daemon && bw_master_daemonize(cycle) != BW_OK) {
+        return 1;
+    }
     if (bw_process_signals_init() != BW_OK) {
         return 1;
     }

@@ -25,7 +25,8 @@ typedef struct {
 
 extern bw_signals_t bw_signals;
 extern bool         bw_process_is_worker;
-extern int          bw_worker_slot;  /* worker number (CPU, reuseport clone); -1 single */
+extern int          bw_worker_slot;
+extern pid_t        bw_master_pid;   /* set by the master before it forks workers */  /* worker number (CPU, reuseport clone); -1 single */
 extern char       **bw_argv;        /* the command line, for USR2 re-exec */
 extern bw_cycle_params_t bw_process_params;
 

@@ -191,9 +191,11 @@ bw_worker_run(bw_cycle_t *cycle, int slot)
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* A worker whose master was killed finishes its requests and exits
      * instead of serving on unsupervised. */
-    prctl(PR_SET_PDEATHSIG, SIGQUIT);
-    if (getppid() == 1) {
-        exit(0);
+    if (slot >= 0) { /* under a master (slot -1: master_process off) */
+        prctl(PR_SET_PDEATHSIG, SIGQUIT);
+        if (getppid() != bw_master_pid) {
+            exit(0); /* the master died before we got here */
+        }
     }
 
     bw_worker_init_process(cycle, slot);

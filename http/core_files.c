@@ -315,7 +315,9 @@ bw_http_map_uri_to_path(bw_http_request_t *r, bw_str_t *path, size_t *root_len, 
     if (p == NULL) {
         return NULL;
     }
-    memcpy(p, root.data, root.len);
+    if (root.len) {
+        memcpy(p, root.data, root.len);
+    }
     if (tail.len) {
         memcpy(p + root.len, tail.data, tail.len);
     }
@@ -415,8 +417,12 @@ bw_http_core_try_path(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf, bw_st
     if (path->data == NULL) {
         return BW_ERROR;
     }
-    memcpy(path->data, root.data, root.len);
-    memcpy(path->data + root.len, name->data, name->len);
+    if (root.len) {
+        memcpy(path->data, root.data, root.len);
+    }
+    if (name->len) {
+        memcpy(path->data + root.len, name->data, name->len);
+    }
     path->len = root.len + name->len;
     path->data[path->len] = '\0';
     *root_len = root.len;
@@ -442,7 +448,9 @@ bw_http_core_try_files_found(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf
             return; /* keep the old URI: the content phase will answer for it */
         }
         memcpy(p, r->uri.data, prefix);
-        memcpy(p + prefix, name->data, name->len);
+        if (name->len) {
+            memcpy(p + prefix, name->data, name->len);
+        }
         r->uri.data = p;
         r->uri.len = prefix + name->len;
     }

@@ -422,9 +422,6 @@ bw_http_core_merge_connection(bw_http_core_loc_conf_t *prev, bw_http_core_loc_co
         conf->keepalive_disable = prev->keepalive_disable ? prev->keepalive_disable
                                                           : BW_HTTP_KEEPALIVE_DISABLE_MSIE6;
     }
-    if (conf->keepalive_disable & BW_HTTP_KEEPALIVE_DISABLE_NONE) {
-        conf->keepalive_disable = BW_HTTP_KEEPALIVE_DISABLE_NONE; /* "none" overrides */
-    }
     bw_conf_merge_uint(conf->lingering_close, prev->lingering_close, 1);
     bw_conf_merge_msec(conf->lingering_time, prev->lingering_time, 30000);
     bw_conf_merge_msec(conf->lingering_timeout, prev->lingering_timeout, 5000);

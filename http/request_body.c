@@ -123,9 +123,13 @@ bw_http_body_temp_cleanup(void *data)
     }
 }
 
-/* Creates every missing directory of `path` (NUL-terminated). */
+/*
+ * Creates every missing directory of `path` (NUL-terminated). The master
+ * creates client_body_temp_path at start (cycle->paths); this covers a path
+ * removed since, when the worker's user may write there.
+ */
 static void
-bw_http_body_mkdir(char *path)
+bw_http_body_mkdir(char *path, bw_log_t *log)
 {
     for (char *p = path + 1; *p; p++) {
         if (*p == '/') {
@@ -134,7 +138,9 @@ bw_http_body_mkdir(char *path)
             *p = '/';
         }
     }
-    mkdir(path, 0700);
+    if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+        bw_log_error(BW_LOG_CRIT, log, errno, "mkdir() \"%s\" failed", path);
+    }
 }
 
 /* Opens a new temp file in client_body_temp_path. BW_OK or BW_ERROR. */
@@ -172,7 +178,7 @@ bw_http_body_temp_open(bw_http_request_t *r)
         if (d == NULL) {
             return BW_ERROR;
         }
-        bw_http_body_mkdir(d);
+        bw_http_body_mkdir(d, log);
         made = true;
     }
     if (fd == -1) {
@@ -278,7 +284,9 @@ bw_http_body_feed(bw_http_request_t *r, u_char **pos, u_char *last, bool discard
     off_t max = bw_http_core_loc(r)->client_max_body_size;
     u_char *start = *pos;
     bw_int_t rc = bw_http_body_feed_bytes(r, pos, last, discard, rb, st, max);
-    r->request_length += *pos - start; /* $request_length counts the body as received */
+    if (!discard) {
+        r->request_length += *pos - start; /* a read body counts, a discarded one not (nginx) */
+    }
     return rc;
 }
 

@@ -64,8 +64,8 @@ bw_http_var_printf(bw_http_request_t *r, bw_http_variable_value_t *v, const char
     if (n < 0 || (size_t) n >= sizeof(buf)) {
         return BW_ERROR;
     }
-    u_char *p = bw_pnalloc(r->pool, (size_t) n);
-    if (p == NULL && n > 0) {
+    u_char *p = bw_pnalloc(r->pool, n ? (size_t) n : 1);
+    if (p == NULL) {
         return BW_ERROR;
     }
     memcpy(p, buf, (size_t) n);
@@ -81,7 +81,9 @@ bw_http_var_copy(bw_http_request_t *r, bw_http_variable_value_t *v, const u_char
     if (p == NULL) {
         return BW_ERROR;
     }
-    memcpy(p, s, n);
+    if (n) {
+        memcpy(p, s, n);
+    }
     bw_http_var_set(v, p, n);
     return BW_OK;
 }
@@ -172,8 +174,10 @@ bw_http_var_headers_join(bw_http_request_t *r, bw_http_variable_value_t *v,
             memcpy(p, sep, seplen);
             p += seplen;
         }
-        memcpy(p, h[i].value.data, h[i].value.len);
-        p += h[i].value.len;
+        if (h[i].value.len) {
+            memcpy(p, h[i].value.data, h[i].value.len);
+            p += h[i].value.len;
+        }
     }
     return BW_OK;
 }
@@ -780,8 +784,8 @@ bw_http_var_sent_content_type(bw_http_request_t *r, bw_http_variable_value_t *v,
         v->not_found = 1;
         return BW_OK;
     }
-    if (ho->charset.len == 0) {
-        bw_http_var_set_str(v, &ho->content_type);
+    if (ho->charset.len == 0 || memchr(ho->content_type.data, ';', ho->content_type.len)) {
+        bw_http_var_set_str(v, &ho->content_type); /* as the header filter sends it */
         return BW_OK;
     }
     return bw_http_var_printf(r, v, "%.*s; charset=%.*s", BW_STR_ARG(ho->content_type),

@@ -228,12 +228,44 @@ bw_http_write_rate(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf)
     return -1;
 }
 
+/*
+ * Appends links for `in` to ctx->out; returns the bytes queued in all and
+ * whether a flush or the last buffer is among them. -1 on no memory.
+ */
+static off_t
+bw_http_write_queue(bw_http_request_t *r, bw_http_write_ctx_t *ctx, bw_chain_t *in, bool *flush)
+{
+    for (bw_chain_t *cl = in; cl; cl = cl->next) {
+        bw_chain_t *ln = bw_chain_alloc_link(r->pool);
+        if (ln == NULL) {
+            return -1;
+        }
+        ln->buf = cl->buf;
+        ln->next = NULL;
+        if (ctx->tail) {
+            ctx->tail->next = ln;
+        } else {
+            ctx->out = ln;
+        }
+        ctx->tail = ln;
+    }
+    off_t size = 0;
+    *flush = false;
+    for (bw_chain_t *cl = ctx->out; cl; cl = cl->next) {
+        size += bw_buf_size(cl->buf);
+        *flush = *flush || cl->buf->flush;
+        ctx->last = ctx->last || cl->buf->last_buf;
+    }
+    return size;
+}
+
 bw_rc_t
 bw_http_write_filter(bw_http_request_t *r, bw_chain_t *in)
 {
     bw_connection_t *c = r->connection;
     bw_http_core_loc_conf_t *clcf = bw_http_core_loc(r);
     bw_http_write_ctx_t *ctx = bw_http_get_ctx(r, bw_http_write_filter_module);
+    bool flush;
 
     if (c->error) {
         return BW_ERROR;
@@ -248,26 +280,9 @@ bw_http_write_filter(bw_http_request_t *r, bw_chain_t *in)
     if (ctx->last && in) {
         return BW_OK; /* after the end (a header-only response): nothing more goes out */
     }
-    for (bw_chain_t *cl = in; cl; cl = cl->next) {
-        bw_chain_t *ln = bw_chain_alloc_link(r->pool);
-        if (ln == NULL) {
-            return BW_ERROR;
-        }
-        ln->buf = cl->buf;
-        ln->next = NULL;
-        if (ctx->tail) {
-            ctx->tail->next = ln;
-        } else {
-            ctx->out = ln;
-        }
-        ctx->tail = ln;
-    }
-    off_t size = 0;
-    bool flush = false;
-    for (bw_chain_t *cl = ctx->out; cl; cl = cl->next) {
-        size += bw_buf_size(cl->buf);
-        flush = flush || cl->buf->flush;
-        ctx->last = ctx->last || cl->buf->last_buf;
+    off_t size = bw_http_write_queue(r, ctx, in, &flush);
+    if (size < 0) {
+        return BW_ERROR;
     }
     if (!ctx->last && !flush && in && size < (off_t) clcf->postpone_output) {
         return BW_OK;

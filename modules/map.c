@@ -29,7 +29,6 @@ typedef enum {
 typedef struct {
     bw_str_t                 key;    /* lowercase; masks without the '*' */
     bw_map_kind_t            kind;
-    bw_str_t                 source; /* as written, for "conflicting parameter" */
     bw_http_complex_value_t *value;
 } bw_map_entry_t;
 
@@ -43,7 +42,8 @@ typedef struct {
     bw_http_complex_value_t *default_value; /* NULL: empty */
     bw_array_t               entries;       /* bw_map_entry_t while parsing */
     bw_array_t               regexes;       /* bw_map_regex_t, in order */
-    bw_map_entry_t         **table;         /* built: open addressing by (kind, key) */
+    size_t                  *table;         /* open addressing by (kind, key): entry
+                                               index + 1, 0 for an empty slot */
     size_t                   table_mask;
     bool                     hostnames;
     bool                     heads;         /* has HEAD entries */
@@ -68,42 +68,54 @@ bw_map_hash(bw_map_kind_t kind, const u_char *p, size_t n)
 static bw_map_entry_t *
 bw_map_find(const bw_map_t *map, bw_map_kind_t kind, const u_char *p, size_t n)
 {
+    bw_map_entry_t *entries = map->entries.elts;
+
     if (map->table == NULL) {
         return NULL;
     }
     for (size_t slot = bw_map_hash(kind, p, n) & map->table_mask;;
          slot = (slot + 1) & map->table_mask) {
-        bw_map_entry_t *e = map->table[slot];
-        if (e == NULL) {
+        if (map->table[slot] == 0) {
             return NULL;
         }
+        bw_map_entry_t *e = &entries[map->table[slot] - 1];
         if (e->kind == kind && e->key.len == n && memcmp(e->key.data, p, n) == 0) {
             return e;
         }
     }
 }
 
+/* Puts entry i into a table of size mask + 1. */
+static void
+bw_map_table_put(size_t *table, size_t mask, const bw_map_entry_t *e, size_t i)
+{
+    size_t slot = bw_map_hash(e->kind, e->key.data, e->key.len) & mask;
+    while (table[slot] != 0) {
+        slot = (slot + 1) & mask;
+    }
+    table[slot] = i + 1;
+}
+
+/* Adds the last entry to the table, doubling it when half full. BW_OK or BW_ERROR. */
 static bw_rc_t
-bw_map_table_build(bw_conf_t *cf, bw_map_t *map)
+bw_map_table_add(bw_conf_t *cf, bw_map_t *map)
 {
     bw_map_entry_t *e = map->entries.elts;
-    size_t          size = 16;
+    size_t          n = map->entries.nelts;
 
-    while (size < 2 * map->entries.nelts) {
-        size *= 2;
-    }
-    map->table = bw_pcalloc(cf->pool, size * sizeof(bw_map_entry_t *));
-    if (map->table == NULL) {
-        return BW_ERROR;
-    }
-    map->table_mask = size - 1;
-    for (size_t i = 0; i < map->entries.nelts; i++) {
-        size_t slot = bw_map_hash(e[i].kind, e[i].key.data, e[i].key.len) & map->table_mask;
-        while (map->table[slot] != NULL) {
-            slot = (slot + 1) & map->table_mask;
+    if (map->table == NULL || 2 * n > map->table_mask + 1) {
+        size_t size = map->table ? 2 * (map->table_mask + 1) : 64;
+        size_t *table = bw_pcalloc(cf->pool, size * sizeof(size_t));
+        if (table == NULL) {
+            return BW_ERROR;
         }
-        map->table[slot] = &e[i];
+        for (size_t i = 0; i + 1 < n; i++) {
+            bw_map_table_put(table, size - 1, &e[i], i);
+        }
+        map->table = table;
+        map->table_mask = size - 1;
     }
+    bw_map_table_put(map->table, map->table_mask, &e[n - 1], n - 1);
     return BW_OK;
 }
 
@@ -247,31 +259,30 @@ static const char *
 bw_map_add_key(bw_conf_t *cf, bw_map_t *map, bw_map_kind_t kind, const bw_str_t *key,
                const bw_str_t *source, bw_http_complex_value_t *value)
 {
-    bw_map_entry_t *e = map->entries.elts;
+    u_char *low = bw_pnalloc(cf->pool, key->len ? key->len : 1);
 
-    for (size_t i = 0; i < map->entries.nelts; i++) {
-        if (e[i].kind == kind && bw_str_caseeq(&e[i].key, key)) {
-            u_char low[256];
-            size_t n = bw_min(source->len, sizeof(low));
-            bw_strlow(low, source->data, n); /* nginx names the key lowercased */
-            bw_conf_error(cf, "conflicting parameter \"%.*s\"", (int) n, low);
-            return BW_CONF_ERROR;
-        }
-    }
-    bw_map_entry_t *n = bw_array_push(&map->entries);
-    u_char         *low = bw_pnalloc(cf->pool, key->len ? key->len : 1);
-    if (n == NULL || low == NULL) {
+    if (low == NULL) {
         return "not enough memory";
     }
     bw_strlow(low, key->data, key->len);
-    n->key.data = low;
-    n->key.len = key->len;
-    n->kind = kind;
-    n->source = *source;
-    n->value = value;
+    if (bw_map_find(map, kind, low, key->len) != NULL) {
+        u_char shown[256];
+        size_t n = bw_min(source->len, sizeof(shown));
+        bw_strlow(shown, source->data, n); /* nginx names the key lowercased */
+        bw_conf_error(cf, "conflicting parameter \"%.*s\"", (int) n, shown);
+        return BW_CONF_ERROR;
+    }
+    bw_map_entry_t *e = bw_array_push(&map->entries);
+    if (e == NULL) {
+        return "not enough memory";
+    }
+    e->key.data = low;
+    e->key.len = key->len;
+    e->kind = kind;
+    e->value = value;
     map->heads |= kind == BW_MAP_HEAD;
     map->tails |= kind == BW_MAP_TAIL;
-    return BW_CONF_OK;
+    return bw_map_table_add(cf, map) == BW_OK ? BW_CONF_OK : "not enough memory";
 }
 
 static const char *
@@ -399,7 +410,7 @@ bw_map_block(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     if (map->no_cacheable) {
         v->flags |= BW_HTTP_VAR_NOCACHEABLE; /* indexes copy the flags at init_vars */
     }
-    return bw_map_table_build(cf, map) == BW_OK ? BW_CONF_OK : "not enough memory";
+    return BW_CONF_OK;
 }
 
 /* ---- module ---- */

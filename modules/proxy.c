@@ -484,16 +484,18 @@ bw_proxy_body(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, bw_chain_t **body
         *body = cl;
         return BW_OK;
     }
-    if (!plcf->upstream.pass_request_body) {
-        return BW_OK;
-    }
     if (r->headers_in.content_length_n < 0 && !r->headers_in.chunked) {
         return BW_OK;
     }
     *known = true;
-    if (r->request_body != NULL) {
-        *body = r->request_body->bufs;
-        *len = bw_chain_size(*body);
+    bw_chain_t *bufs = r->request_body ? r->request_body->bufs : NULL;
+    *len = bufs ? bw_chain_size(bufs) : 0;
+    if (plcf->upstream.pass_request_body) {
+        *body = bufs;
+    } else if (!r->headers_in.chunked) {
+        /* as nginx: the client's Content-Length goes on without the body
+         * (configurations clear it with proxy_set_header Content-Length "") */
+        *len = r->headers_in.content_length_n;
     }
     return BW_OK;
 }

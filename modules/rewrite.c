@@ -174,9 +174,13 @@ bw_rewrite_join(bw_http_request_t *r, const bw_str_t *a, u_char sep, const bw_st
     if (p == NULL) {
         return BW_ERROR;
     }
-    memcpy(p, a->data, a->len);
+    if (a->len) {
+        memcpy(p, a->data, a->len);
+    }
     p[a->len] = sep;
-    memcpy(p + a->len + 1, b->data, b->len);
+    if (b->len) {
+        memcpy(p + a->len + 1, b->data, b->len);
+    }
     out->data = p;
     out->len = a->len + 1 + b->len;
     return BW_OK;

@@ -9,8 +9,12 @@
  * reading and dropping for lingering_timeout / lingering_time so the client
  * gets the answer, not a reset (nginx does that for a body being discarded
  * even with lingering_close off).
- * Reading bodies into memory and temp files is proven in
- * tests/unit/test_request_body.c until a module here reads one (proxy).
+ * With proxy_pass (bw_origin echoes what it received), bodies are read:
+ * into memory, spilled to a temp file past client_body_buffer_size (and
+ * the file removed after), chunked ones decoded, 413 on chunk sizes beyond
+ * client_max_body_size, "100 Continue" before the body, and
+ * client_body_timeout (nginx closes without an answer and logs 408).
+ * tests/unit/test_request_body.c covers the same paths on a socketpair.
  */
 #include "harness.h"
 
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bw_test_server_t *bw_bd_srv;
@@ -270,6 +275,169 @@ test_lingering_close_off_still_drains_a_discarded_body(void **state)
     free(out);
 }
 
+/* ---- bodies read by a handler (proxy_pass) ---- */
+
+static bw_test_origin_t *bw_bd_origin;
+static bw_test_server_t *bw_bd_px;
+
+static int
+bw_bd_px_setup(void **state)
+{
+    bw_bd_origin = bw_test_origin_start(NULL, "-n", "o");
+    if (bw_bd_origin == NULL) {
+        return -1;
+    }
+    bw_bd_px = bw_test_server_prepare(
+        "http {\n"
+        "  client_body_buffer_size 1k;\n"
+        "  client_body_temp_path %%PREFIX%%/bodies;\n"
+        "  client_body_timeout 1s;\n"
+        "  server { listen 127.0.0.1:%%PORT%%;\n"
+        "    location / { proxy_pass http://127.0.0.1:%%ORIGIN_PORT%%; }\n"
+        "    location /small/ { client_max_body_size 100;\n"
+        "                       proxy_pass http://127.0.0.1:%%ORIGIN_PORT%%; }\n"
+        "  }\n"
+        "}\n");
+    if (bw_bd_px == NULL || bw_test_server_write_file(bw_bd_px, "bodies/.keep", "") != 0) {
+        return -1;
+    }
+    /* workers may run as another user: let them write temp files here */
+    chmod(bw_test_server_path(bw_bd_px, "bodies"), 0777);
+    return bw_test_server_launch(bw_bd_px);
+}
+
+static int
+bw_bd_px_teardown(void **state)
+{
+    if (bw_bd_px) {
+        bw_test_server_stop(bw_bd_px);
+    }
+    if (bw_bd_origin) {
+        bw_test_origin_stop(bw_bd_origin);
+    }
+    return 0;
+}
+
+/* POSTs `len` pattern bytes (chunked in pieces of `chunk` when > 0) to ?echo=body. */
+static void
+bw_bd_echo(size_t len, size_t chunk)
+{
+    size_t cap = len + len / (chunk ? chunk : len + 1) * 16 + 512;
+    char *req = malloc(cap);
+    size_t n;
+    if (chunk) {
+        n = (size_t) sprintf(req, "POST /x?echo=body HTTP/1.1\r\nHost: a\r\n"
+                             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        for (size_t off = 0; off < len; off += chunk) {
+            size_t piece = len - off < chunk ? len - off : chunk;
+            n += (size_t) sprintf(req + n, "%zx\r\n", piece);
+            for (size_t i = 0; i < piece; i++) {
+                req[n++] = bw_test_pattern_byte(off + i);
+            }
+            n += (size_t) sprintf(req + n, "\r\n");
+        }
+        n += (size_t) sprintf(req + n, "0\r\n\r\n");
+    } else {
+        n = (size_t) sprintf(req, "POST /x?echo=body HTTP/1.1\r\nHost: a\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
+        for (size_t i = 0; i < len; i++) {
+            req[n++] = bw_test_pattern_byte(i);
+        }
+    }
+    bw_test_response_t r;
+    assert_int_equal(bw_test_http_request_len(bw_bd_px->port, req, n, &r), 0);
+    free(req);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, len);
+    assert_true(bw_test_pattern_check(r.body, r.body_len, 0));
+    bw_test_response_free(&r);
+}
+
+static void
+test_read_body_in_memory_reaches_handler(void **state)
+{
+    bw_bd_echo(700, 0);
+    bw_bd_echo(700, 100);
+    assert_int_equal(bw_test_server_log_count(bw_bd_px, "buffered to a temporary file"), 0);
+}
+
+static void
+test_read_body_spills_to_temp_file_and_is_removed(void **state)
+{
+    bw_bd_echo(100000, 0);
+    bw_bd_echo(50000, 999);
+    assert_int_equal(bw_test_server_log_count(bw_bd_px, "a client request body is buffered to "
+                                                        "a temporary file"), 2);
+    assert_true(bw_test_server_log_wait(bw_bd_px, "/bodies/", 1, 3000));
+    /* the temp files went with their requests */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls %s)\"", bw_test_server_path(bw_bd_px, "bodies"));
+    assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_read_chunked_body_over_max_is_413(void **state)
+{
+    bw_test_response_t r;
+    assert_int_equal(bw_test_http_request(bw_bd_px->port,
+                                          "POST /small/ HTTP/1.1\r\nHost: a\r\n"
+                                          "Transfer-Encoding: chunked\r\n\r\n"
+                                          "50\r\n0123456789012345678901234567890123456789"
+                                          "0123456789012345678901234567890123456789\r\n"
+                                          "50\r\n", &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(bw_test_response_header(&r, "Connection"), "close");
+    bw_test_response_free(&r);
+    assert_true(bw_test_server_log_wait(bw_bd_px, "client intended to send too large chunked "
+                                        "body", 1, 3000));
+}
+
+static void
+test_read_body_after_100_continue(void **state)
+{
+    int fd = bw_test_connect(bw_bd_px->port, 5000);
+    const char *req = "PUT /x?echo=body HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                      "Content-Length: 5\r\nConnection: close\r\n\r\n";
+    assert_int_equal(bw_test_send_all(fd, req, strlen(req)), 0);
+    char buf[64] = {0};
+    struct pollfd pfd = {fd, POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_int_equal(recv(fd, buf, 25, 0), 25);
+    assert_string_equal(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_int_equal(bw_test_send_all(fd, "hello", 5), 0);
+    size_t len;
+    bool closed;
+    char *out = bw_test_recv_all(fd, &len, 5000, &closed);
+    close(fd);
+    bw_test_response_t r;
+    size_t used;
+    assert_int_equal(bw_test_response_parse(out, len, true, 0, &r, &used), 1);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    bw_test_response_free(&r);
+    free(out);
+}
+
+static void
+test_client_body_timeout_closes_without_answer(void **state)
+{
+    int fd = bw_test_connect(bw_bd_px->port, 5000);
+    const char *req = "POST /x?echo=body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc";
+    assert_int_equal(bw_test_send_all(fd, req, strlen(req)), 0);
+    int64_t t0 = bw_test_now_ms();
+    size_t len;
+    bool closed;
+    char *out = bw_test_recv_all(fd, &len, 5000, &closed);
+    int64_t took = bw_test_now_ms() - t0;
+    close(fd);
+    assert_true(closed);
+    assert_int_equal(len, 0); /* no 408 answer, as nginx */
+    assert_true(took >= 800 && took < 3000);
+    free(out);
+    assert_true(bw_test_server_file_wait(bw_bd_px, "logs/access.log",
+                                         "\"POST /x?echo=body HTTP/1.1\" 408 0", 1, 3000));
+}
+
 int
 main(void)
 {
@@ -285,5 +453,13 @@ main(void)
         cmocka_unit_test(test_lingering_timeout_when_client_goes_quiet),
         cmocka_unit_test(test_lingering_close_off_still_drains_a_discarded_body),
     };
-    return cmocka_run_group_tests(tests, bw_bd_setup, bw_bd_teardown);
+    const struct CMUnitTest read_tests[] = {
+        cmocka_unit_test(test_read_body_in_memory_reaches_handler),
+        cmocka_unit_test(test_read_body_spills_to_temp_file_and_is_removed),
+        cmocka_unit_test(test_read_chunked_body_over_max_is_413),
+        cmocka_unit_test(test_read_body_after_100_continue),
+        cmocka_unit_test(test_client_body_timeout_closes_without_answer),
+    };
+    int failed = cmocka_run_group_tests(tests, bw_bd_setup, bw_bd_teardown);
+    return failed + cmocka_run_group_tests(read_tests, bw_bd_px_setup, bw_bd_px_teardown);
 }

@@ -36,6 +36,7 @@ static const char bw_ka_conf[] =
     "    location /k3 { keepalive_requests 3; return 200 \"k3\\n\"; }\n"
     "    location /k0 { keepalive_timeout 0; return 200 \"k0\\n\"; }\n"
     "    location /kt { keepalive_time 1s; return 200 \"kt\\n\"; }\n"
+    "    location /status { stub_status; }\n"
     "    location /slow/ { alias %%PREFIX%%/html/; send_timeout 1s;\n"
     "                      reset_timedout_connection on; }\n"
     "  }\n"
@@ -241,6 +242,36 @@ test_keepalive_time_ends_an_old_connection(void **state)
     bw_test_conn_close(c);
 }
 
+static void
+test_stub_status_counts_reading_writing_waiting(void **state)
+{
+    bw_test_conn_t *idle[3], *reading;
+    bw_test_response_t r;
+
+    for (int i = 0; i < 3; i++) { /* three idle keep-alive connections */
+        idle[i] = bw_test_conn_open(bw_ka_srv->port);
+        assert_int_equal(bw_test_conn_send_str(idle[i], "GET /t?i=1 HTTP/1.1\r\nHost: a\r\n\r\n"),
+                         0);
+        assert_int_equal(bw_test_conn_read_response(idle[i], &r), 0);
+        bw_test_response_free(&r);
+    }
+    reading = bw_test_conn_open(bw_ka_srv->port); /* one head half sent */
+    assert_int_equal(bw_test_conn_send_str(reading, "GET /t HTTP/1.1\r\n"), 0);
+    bw_test_sleep_ms(100);
+    assert_int_equal(bw_test_http_get(bw_ka_srv->port, "/status", &r), 0);
+    assert_int_equal(r.status, 200);
+    /* the status request itself is the one writing */
+    if (strstr(r.body, "Reading: 1 Writing: 1 Waiting: 3 ") == NULL) {
+        fail_msg("unexpected stub_status:\n%s", r.body);
+    }
+    assert_non_null(strstr(r.body, "Active connections: 5 "));
+    bw_test_response_free(&r);
+    for (int i = 0; i < 3; i++) {
+        bw_test_conn_close(idle[i]);
+    }
+    bw_test_conn_close(reading);
+}
+
 /* ---- timeouts ---- */
 
 static void
@@ -390,6 +421,7 @@ main(void)
         cmocka_unit_test(test_keepalive_requests_limit_closes_after_the_last),
         cmocka_unit_test(test_keepalive_timeout_zero_disables_keepalive),
         cmocka_unit_test(test_keepalive_time_ends_an_old_connection),
+        cmocka_unit_test(test_stub_status_counts_reading_writing_waiting),
         cmocka_unit_test(test_keepalive_timeout_closes_idle_connection),
         cmocka_unit_test(test_client_header_timeout_closes_without_answer),
         cmocka_unit_test(test_silent_connection_times_out_while_waiting),

@@ -283,6 +283,37 @@ test_http09_answers_without_head(void **state)
 }
 
 static void
+test_underscores_and_invalid_header_switches(void **state)
+{
+    bw_test_server_t *srv = bw_test_server_start(
+        "http {\n"
+        "  server { listen 127.0.0.1:%%PORT%%; underscores_in_headers on;\n"
+        "           ignore_invalid_headers off;\n"
+        "    location / { return 200 \"[$http_x_a|$http_x_b]\"; }\n"
+        "  }\n"
+        "}\n");
+    assert_non_null(srv);
+    bw_test_response_t r;
+    assert_int_equal(bw_test_http_request(srv->port, "GET / HTTP/1.1\r\nHost: a\r\nX_A: 1\r\n"
+                                          "X-B: 2\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "[1|2]");
+    bw_test_response_free(&r);
+    /* a token character other than letters, digits, '-' and '_' is kept (nginx too) */
+    assert_int_equal(bw_test_http_request(srv->port, "GET / HTTP/1.1\r\nHost: a\r\nX.A: 1\r\n"
+                                          "Connection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);
+    bw_test_response_free(&r);
+    /* stricter than nginx: a name that is not a token is refused when not ignored */
+    assert_int_equal(bw_test_http_request(srv->port, "GET / HTTP/1.1\r\nHost: a\r\nX@A: 1\r\n"
+                                          "\r\n", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_true(r.closed);
+    bw_test_response_free(&r);
+    bw_test_server_stop(srv);
+}
+
+static void
 test_worker_survives_garbage_bursts(void **state)
 {
     static const char *junk[] = {
@@ -314,6 +345,7 @@ main(void)
         cmocka_unit_test(test_headers_beyond_all_large_buffers_are_400),
         cmocka_unit_test(test_error_log_names_the_fault),
         cmocka_unit_test(test_http09_answers_without_head),
+        cmocka_unit_test(test_underscores_and_invalid_header_switches),
         cmocka_unit_test(test_worker_survives_garbage_bursts),
     };
     return cmocka_run_group_tests(tests, bw_hm_setup, bw_hm_teardown);

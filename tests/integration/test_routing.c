@@ -210,7 +210,8 @@ static void
 test_routing_limit_except_switches_configuration(void **state)
 {
     if (!bw_rt_has_module("modules/access.c")) {
-        skip(); /* deny/allow come from the access module, not built */
+        print_message("skipped: deny/allow need the access module, not built\n");
+        skip();
     }
     bw_test_server_t *srv = bw_rt_start(
         "server { listen 127.0.0.1:%%PORT%%;\n"
@@ -328,7 +329,8 @@ static void
 test_routing_try_files_serves_existing_file(void **state)
 {
     if (!bw_rt_has_module("modules/static.c")) {
-        skip(); /* serving the file found needs the static module, not built yet */
+        print_message("skipped: serving the file found needs the static module, not built\n");
+        skip();
     }
     bw_test_server_t *srv = bw_rt_start(
         "server { listen 127.0.0.1:%%PORT%%; root %%PREFIX%%/html;\n"
