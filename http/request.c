@@ -232,28 +232,21 @@ bw_http_large_buffer_get(bw_http_connection_t *hc, bool force)
     if (hc->busy == NULL) {
         /* room for the limit plus a few forced (body) buffers */
         hc->busy = bw_pcalloc(c->pool, (num + 4) * sizeof(bw_buf_t *));
-        hc->free = bw_pcalloc(c->pool, (num + 4) * sizeof(bw_buf_t *));
-        if (hc->busy == NULL || hc->free == NULL) {
-            hc->busy = NULL;
+        if (hc->busy == NULL) {
             return NULL;
         }
     }
     if (hc->nbusy >= num + 4 || (!force && hc->nbusy >= num)) {
         return NULL;
     }
-    if (hc->nfree) {
-        b = hc->free[--hc->nfree];
-    } else {
-        b = bw_palloc(c->pool, sizeof(bw_buf_t) + size);
-        if (b == NULL) {
-            return NULL;
-        }
-        memset(b, 0, sizeof(*b));
-        b->start = (u_char *) (b + 1);
-        b->end = b->start + size;
-        b->temporary = 1;
+    b = bw_palloc(c->pool, sizeof(bw_buf_t) + size);
+    if (b == NULL) {
+        return NULL;
     }
-    b->pos = b->last = b->start;
+    memset(b, 0, sizeof(*b));
+    b->start = b->pos = b->last = (u_char *) (b + 1);
+    b->end = b->start + size;
+    b->temporary = 1;
     hc->busy[hc->nbusy++] = b;
     return b;
 }
@@ -272,11 +265,7 @@ bw_http_large_buffers_release(bw_http_connection_t *hc, bw_buf_t *keep)
         }
         bw_pfree(pool, hc->busy[i]);
     }
-    for (bw_uint_t i = 0; i < hc->nfree; i++) {
-        bw_pfree(pool, hc->free[i]);
-    }
     hc->nbusy = 0;
-    hc->nfree = 0;
     if (kept) {
         hc->busy[hc->nbusy++] = keep;
     }

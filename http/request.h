@@ -240,6 +240,13 @@ struct bw_http_request_s {
     /* ---- added by the routing helper (append only) ---- */
     unsigned                add_uri_to_alias:1; /* try_files chose a file in a regex
                                                    location with alias: append r->uri */
+
+    /* ---- added by the proxy helper (append only) ---- */
+    /* Context a module adds to error-log lines about this request, after
+     * "request: ..." and before "host: ..." (the upstream writes
+     * ", upstream: "http://127.0.0.1:8080/uri"" as nginx does). Writes at
+     * most len bytes into buf and returns how many; NULL: nothing. */
+    size_t                (*log_handler)(bw_http_request_t *r, u_char *buf, size_t len);
 };
 
 /* The standard reason phrase for a status ("Not Found"), or NULL. */

@@ -29,10 +29,8 @@ typedef struct {
     bw_http_request_t *request;    /* the current request; NULL while idle */
     bw_conf_ctx_t      conf;       /* the default server of the listening address */
 
-    bw_buf_t         **busy;       /* large header buffers holding the current head */
+    bw_buf_t         **busy;       /* large buffers of the current request (head, body) */
     bw_uint_t          nbusy;
-    bw_buf_t         **free;       /* large header buffers kept for a pipelined request */
-    bw_uint_t          nfree;
 
     bw_msec_t          start_msec; /* accept time (monotonic): keepalive_time */
     bw_msec_t          lingering_deadline; /* monotonic end of lingering close */
@@ -71,8 +69,8 @@ void bw_http_close_request(bw_http_request_t *r, bw_int_t rc);
 void bw_http_terminate_request(bw_http_request_t *r, bw_int_t rc);
 /*
  * A large header buffer (large_client_header_buffers size) for the current
- * head, counted in hc->busy: from the free list, else newly allocated while
- * fewer than the configured number are busy. `force` ignores that limit (a
+ * head, counted in hc->busy: allocated while fewer than the configured
+ * number are busy. `force` ignores that limit (a
  * buffer for body bytes read after the head; a few at most). Released when
  * the connection goes idle, or kept for a pipelined request that starts in
  * it. NULL when none is available.

@@ -9,8 +9,12 @@
  * parses the response head; everything about connections, timeouts, peers
  * and body framing (Content-Length, chunked, close-delimited) is here.
  *
+ * A 101 answer to a request that asked for an Upgrade (WebSocket) turns
+ * both connections into a byte tunnel until either side closes.
+ *
  * Sections: configuration (addresses, groups, directives, merge helpers),
- * request time (connect, send, head, next, relay, finalize), variables.
+ * request time (connect, send, head, next, relay, tunnel, finalize),
+ * variables.
  */
 #include "upstream.h"
 
@@ -972,6 +976,20 @@ bw_upstream_downstream_write(bw_http_request_t *r)
     bw_upstream_relay(r, u);
 }
 
+/* r->log_handler: ", upstream: "http://peer/uri"" once a peer was chosen. */
+static size_t
+bw_upstream_log_handler(bw_http_request_t *r, u_char *buf, size_t len)
+{
+    bw_upstream_t *u = bw_upstream_get(r);
+
+    if (u == NULL || u->state == NULL || u->state->peer.len == 0 || len == 0) {
+        return 0;
+    }
+    int n = snprintf((char *) buf, len, ", upstream: \"%.*s%.*s%.*s\"", BW_STR_ARG(u->schema),
+                     BW_STR_ARG(u->state->peer), BW_STR_ARG(u->uri));
+    return n < 0 ? 0 : bw_min((size_t) n, len - 1);
+}
+
 void
 bw_upstream_init(bw_http_request_t *r)
 {
@@ -997,6 +1015,7 @@ bw_upstream_init(bw_http_request_t *r)
     }
     r->read_event_handler = bw_upstream_check_broken;
     r->write_event_handler = bw_upstream_downstream_write;
+    r->log_handler = bw_upstream_log_handler;
     bw_upstream_connect(r, u);
 }
 

@@ -19,7 +19,15 @@
  * Body relay: the response body is streamed through one buffer of
  * proxy_buffers (number x size) bytes that is refilled as the client
  * consumes it; nothing is spooled to disk. proxy_buffering is accepted
- * but both settings behave this way.
+ * but both settings behave this way (a slow client holds the upstream
+ * connection, as with nginx's proxy_buffering off).
+ *
+ * Request flow: the content handler creates the upstream, sets the
+ * callbacks below and hands bw_upstream_init to
+ * bw_http_read_client_request_body(); from then on the upstream ends the
+ * request (bw_http_finalize_request) once: with the upstream's answer, an
+ * error page (502 refused / invalid head, 504 timed out), or by closing the
+ * client connection when the body breaks after the head was sent.
  */
 #ifndef BW_HTTP_UPSTREAM_H
 #define BW_HTTP_UPSTREAM_H
@@ -277,7 +285,8 @@ struct bw_upstream_s {
 
     /* Filled by the module before bw_upstream_init(). */
     bw_str_t                 schema;  /* "http://" */
-    bw_str_t                 url;     /* "http://host:port/uri" for logs */
+    bw_str_t                 url;     /* the target as configured ("http://host:port/uri") */
+    bw_str_t                 uri;     /* the request target sent (create_request sets it) */
     bw_rc_t (*create_request)(bw_http_request_t *r);  /* fills u->request_bufs */
     bw_rc_t (*reinit_request)(bw_http_request_t *r);  /* before a retry */
     /* Parses the head in u->buffer [pos, last): BW_OK when complete (pos past

@@ -423,7 +423,7 @@ static bw_rc_t
 bw_http_var_remote_port(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
 {
     int port = bw_http_var_sockaddr_port(r->connection->sockaddr);
-    return port < 0 ? BW_OK : bw_http_var_printf(r, v, "%d", port);
+    return port <= 0 || port > 65535 ? BW_OK : bw_http_var_printf(r, v, "%d", port);
 }
 
 static bw_rc_t

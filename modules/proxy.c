@@ -601,6 +601,7 @@ bw_proxy_create_request(bw_http_request_t *r)
         || bw_proxy_body(r, plcf, &body, &body_len, &body_known) != BW_OK) {
         return BW_ERROR;
     }
+    u->uri = uri;
     bw_str_t *values = bw_proxy_header_values(r, plcf, body_known, body_len);
     bw_buf_t *b = values ? bw_proxy_request_head(r, plcf, &method, &uri, values) : NULL;
     bw_chain_t *cl = bw_chain_alloc_link(r->pool);

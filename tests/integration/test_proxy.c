@@ -375,6 +375,14 @@ test_proxy_status_and_reason_passed_through(void **state)
     assert_int_equal(bw_test_http_get(bw_fx.srv->port, "/x?status=503", &r), 0);
     assert_int_equal(r.status, 503);
     bw_test_response_free(&r);
+
+    /* a proxied prefix location ending with '/' redirects its bare name */
+    char want[128];
+    assert_int_equal(bw_test_http_get(bw_fx.srv->port, "/rep2?a=1", &r), 0);
+    assert_int_equal(r.status, 301);
+    snprintf(want, sizeof(want), "http://localhost:%d/rep2/?a=1", bw_fx.srv->port);
+    assert_string_equal(bw_test_response_header(&r, "Location"), want);
+    bw_test_response_free(&r);
 }
 
 static void
