@@ -52,7 +52,7 @@ static const bw_directive_t bw_core_directives[] = {
     {"env", BW_MAIN, BW_ARGS_TAKE1, BW_CONF_MAIN, bw_core_set_env, 0, NULL},
     {"pcre_jit", BW_MAIN, BW_ARGS_FLAG, BW_CONF_MAIN, bw_conf_set_flag, BW_CORE_OFF(pcre_jit),
      NULL},
-    {"error_log", BW_MAIN, BW_ARGS_1MORE, BW_CONF_MAIN, bw_core_set_error_log, 0, NULL},
+    {"error_log", BW_MAIN, BW_ARGS_TAKE12, BW_CONF_MAIN, bw_core_set_error_log, 0, NULL},
     {"load_module", BW_MAIN, BW_ARGS_TAKE1, BW_CONF_MAIN, bw_core_set_load_module, 0, NULL},
     {"thread_pool", BW_MAIN, BW_ARGS_1MORE, BW_CONF_MAIN, bw_conf_set_noop, 0, NULL},
     BW_DIRECTIVES_END,
@@ -308,9 +308,6 @@ bw_core_set_error_log(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     bw_cycle_t *cycle = cf->cycle;
     unsigned level = BW_LOG_ERR;
 
-    if (cf->args->nelts > 3) {
-        return "invalid number of arguments"; /* file [level] */
-    }
     if (cf->args->nelts == 3) {
         int l = bw_log_level_parse(&args[2]);
         if (l < 0) {

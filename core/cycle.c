@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ static bw_rc_t bw_cycle_create_confs(bw_cycle_t *cycle);
 static bw_rc_t bw_cycle_parse(bw_cycle_t *cycle, const bw_cycle_params_t *params);
 static bw_rc_t bw_cycle_init_confs(bw_cycle_t *cycle);
 static bw_rc_t bw_cycle_open_files(bw_cycle_t *cycle);
+static bw_rc_t bw_cycle_create_paths(bw_cycle_t *cycle);
 
 /* An emerg message: "bulwark: [emerg] ..." on stderr at start, the error log on reload. */
 static void __attribute__((format(printf, 3, 4)))
@@ -74,7 +76,7 @@ bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
     if (params->test) {
         return cycle;
     }
-    if (bw_shm_zones_create(cycle, old) != BW_OK) {
+    if (bw_cycle_create_paths(cycle) != BW_OK || bw_shm_zones_create(cycle, old) != BW_OK) {
         goto failed;
     }
     if (bw_listening_open(cycle) != BW_OK) {
@@ -266,6 +268,32 @@ bw_cycle_open_files(bw_cycle_t *cycle)
         files[i]->fd = bw_cycle_open_one(files[i]);
         if (files[i]->fd < 0) {
             bw_cycle_error(cycle, errno, "open() \"%s\" failed", (char *) files[i]->name.data);
+            return BW_ERROR;
+        }
+    }
+    return BW_OK;
+}
+
+/*
+ * Temp directories (client_body_temp, proxy_temp ...) are made by the
+ * master, which may be root, and handed to the worker user, who writes
+ * into them after setuid.
+ */
+static bw_rc_t
+bw_cycle_create_paths(bw_cycle_t *cycle)
+{
+    bw_core_conf_t *ccf = bw_core_conf(cycle);
+    bw_str_t *paths = cycle->paths.elts;
+
+    for (size_t i = 0; i < cycle->paths.nelts; i++) {
+        const char *path = (char *) paths[i].data;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            bw_cycle_error(cycle, errno, "mkdir() \"%s\" failed", path);
+            return BW_ERROR;
+        }
+        if (geteuid() == 0 && ccf->user != (uid_t) -1
+            && chown(path, ccf->user, (gid_t) -1) != 0) {
+            bw_cycle_error(cycle, errno, "chown(\"%s\", %d) failed", path, (int) ccf->user);
             return BW_ERROR;
         }
     }

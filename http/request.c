@@ -1326,7 +1326,9 @@ bw_http_finalize_connection(bw_http_request_t *r)
     }
     if (r->keepalive && !r->discard_body && !r->request_body
         && (r->headers_in.content_length_n > 0 || r->headers_in.chunked)) {
-        /* a handler ignored the body: it must go before the next request */
+        /* a handler ignored the body: it must go before the next request (no
+         * "100 Continue" now: the final answer is out) */
+        r->expect_tested = 1;
         if (bw_http_discard_request_body(r) != BW_OK) {
             r->keepalive = 0;
         } else if (r->count > 1) {

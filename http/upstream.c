@@ -420,7 +420,8 @@ bw_upstream_add(bw_conf_t *cf, bw_upstream_url_t *u, unsigned flags)
             return NULL;
         }
         memset(s, 0, sizeof(*s));
-        s->name = u->url;
+        s->name.data = u->url.data;
+        s->name.len = u->url.len - u->uri.len; /* the authority only */
         s->addrs = u->addrs;
         s->naddrs = u->naddrs;
         s->weight = 1;

@@ -289,7 +289,8 @@ bw_proxy_group_create(bw_http_request_t *r, bw_upstream_url_t *u)
         return NULL;
     }
     us->host = u->host;
-    s->name = u->url;
+    s->name.data = u->url.data;
+    s->name.len = u->url.len - u->uri.len;
     s->addrs = u->addrs;
     s->naddrs = u->naddrs;
     s->weight = 1;

@@ -108,6 +108,19 @@ static const bw_df_case_t bw_df_cases[] = {
     {"GET /t HTTP/1.1\nHost: a\n" C "\n", true},
     {"GET /missing HTTP/1.1\r\n" H "User-Agent: Mozilla/4.0 (compatible; MSIE 6.0)\r\n" C "\r\n",
      true},
+    {"HEAD /missing HTTP/1.1\r\n" H C "\r\n", true},
+    {"HEAD /r301 HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /t HTTP/1.1\r\n" H "Connection: keep-alive, Upgrade\r\nUpgrade: foo\r\n\r\n", true},
+    {"POST /t HTTP/1.1\r\n" H "Expect: 100-continue\r\nContent-Length: 2\r\n" C "\r\nok", true},
+    {"GET /t?a=1&b=%41 HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /%74 HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET //t HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /./t HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /x/../t HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /t HTTP/1.1\r\nHost: A.B.:80\r\n" C "\r\n", true},
+    {"GET /t HTTP/1.1\r\n" H "Content-Length: 0\r\n" C "\r\n", true},
+    {"DELETE /t HTTP/1.1\r\n" H C "\r\n", true},
+    {"GET /t HTTP/1.1\r\n" H "X: " "a\tb" "\r\n" C "\r\n", true},
 };
 
 /* Requests nginx tolerates and bulwark refuses on purpose (parse.h). */
