@@ -108,9 +108,7 @@
 #define BW_HTTP_PARSE_UNKNOWN_TE        17 /* 501 client sent unknown "Transfer-Encoding" */
 
 /*
- * ---- methods: one bit each, for limit_except and friends ----
- * request.h defines the same macros for the request; the identical
- * redefinition is harmless and the compiler warns if the two ever differ.
+ * ---- methods: one bit each (r->method), for limit_except and friends ----
  */
 
 #define BW_HTTP_UNKNOWN   0x00000001
@@ -131,7 +129,7 @@
 #define BW_HTTP_TRACE     0x00008000
 #define BW_HTTP_CONNECT   0x00010000
 
-/* http_version values: major * 1000 + minor (the last two also in request.h). */
+/* http_version values: major * 1000 + minor. */
 #define BW_HTTP_VERSION_9  9
 #define BW_HTTP_VERSION_10 1000
 #define BW_HTTP_VERSION_11 1001

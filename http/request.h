@@ -10,31 +10,12 @@
 #define BW_REQUEST_H
 
 #include "http.h"
+#include "parse.h"
 #include "conn.h"
 
 #include <time.h>
 
-/* Methods as bits (r->method), so `limit_except` and checks are masks. */
-#define BW_HTTP_UNKNOWN   0x00000001
-#define BW_HTTP_GET       0x00000002
-#define BW_HTTP_HEAD      0x00000004
-#define BW_HTTP_POST      0x00000008
-#define BW_HTTP_PUT       0x00000010
-#define BW_HTTP_DELETE    0x00000020
-#define BW_HTTP_MKCOL     0x00000040
-#define BW_HTTP_COPY      0x00000080
-#define BW_HTTP_MOVE      0x00000100
-#define BW_HTTP_OPTIONS   0x00000200
-#define BW_HTTP_PROPFIND  0x00000400
-#define BW_HTTP_PROPPATCH 0x00000800
-#define BW_HTTP_LOCK      0x00001000
-#define BW_HTTP_UNLOCK    0x00002000
-#define BW_HTTP_PATCH     0x00004000
-#define BW_HTTP_TRACE     0x00008000
-#define BW_HTTP_CONNECT   0x00010000
-
-#define BW_HTTP_VERSION_10 1000
-#define BW_HTTP_VERSION_11 1001
+/* Method bits (BW_HTTP_GET ...) and versions (BW_HTTP_VERSION_11) come from the parser. */
 
 /* One header line. hash == 0 in headers_out marks a deleted entry. */
 typedef struct bw_http_header_s bw_http_header_t;
