@@ -66,6 +66,8 @@ typedef void (*bw_tls_handler_fn)(bw_connection_t *c);
 /* A connection's TLS state (c->ssl), in c->pool. */
 struct bw_tls_conn_s {
     SSL                *ssl;
+    SSL_CTX            *session_ctx;  /* the context it was created with: session caching
+                                         and tickets stay its own after an SNI switch */
     bw_tls_handler_fn   handler;      /* the handshake ended (after BW_AGAIN) */
     void               *data;         /* the owner's (the server SNI selected) */
     u_char             *buf;          /* send_chain's record buffer, while sending */

@@ -521,6 +521,9 @@ bw_http_log_context(bw_log_t *log, u_char *buf, size_t len)
     if (line.len) {
         bw_http_log_append(&p, end, ", request: \"%.*s\"", BW_STR_ARG(line));
     }
+    if (r->log_handler && p < end) {
+        p += r->log_handler(r, p, (size_t) (end - p)); /* e.g. ", upstream: ..." */
+    }
     if (r->headers_in.host) {
         bw_http_log_append(&p, end, ", host: \"%.*s\"", BW_STR_ARG(r->headers_in.host->value));
     }

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static bw_test_server_t *bw_bd_srv;
@@ -298,11 +297,10 @@ bw_bd_px_setup(void **state)
         "                       proxy_pass http://127.0.0.1:%%ORIGIN_PORT%%; }\n"
         "  }\n"
         "}\n");
-    if (bw_bd_px == NULL || bw_test_server_write_file(bw_bd_px, "bodies/.keep", "") != 0) {
+    if (bw_bd_px == NULL) {
         return -1;
     }
-    /* workers may run as another user: let them write temp files here */
-    chmod(bw_test_server_path(bw_bd_px, "bodies"), 0777);
+    /* the master creates client_body_temp_path for the workers' user */
     return bw_test_server_launch(bw_bd_px);
 }
 

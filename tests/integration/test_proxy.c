@@ -587,6 +587,10 @@ test_proxy_refused_is_502_and_logged(void **state)
     assert_true(bw_test_server_log_wait(
         bw_fx.srv, "connect() failed (111: Connection refused) while connecting to upstream", 1,
         bw_test_timeout(3000)));
+    /* nginx's context: ..., request: "...", upstream: "http://addr/uri", host: "..." */
+    snprintf(want, sizeof(want), "request: \"GET /refused/ HTTP/1.1\", upstream: "
+             "\"http://127.0.0.1:%d/", bw_fx.dead_port);
+    assert_true(bw_test_server_log_count(bw_fx.srv, want) >= 1);
     snprintf(want, sizeof(want), "127.0.0.1:%d|502|502|", bw_fx.dead_port);
     assert_true(bw_test_server_file_wait(bw_fx.srv, "logs/up.log", want, 1,
                                          bw_test_timeout(3000)));
