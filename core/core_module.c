@@ -4,6 +4,7 @@
  */
 #include "conf.h"
 #include "cycle.h"
+#include "log_conf.h"
 #include "module.h"
 #include "pool.h"
 
@@ -298,52 +299,23 @@ bw_core_set_priority(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 }
 
 /*
- * error_log file [level]: several per context add targets. "stderr" is fd 2;
- * syslog: and memory: targets are not implemented and say so.
+ * error_log file [level]: several per context add targets, the first in
+ * cycle->new_log itself. bw_log_target_parse() reads the arguments.
  */
 static const char *
 bw_core_set_error_log(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 {
-    bw_str_t *args = cf->args->elts;
-    bw_cycle_t *cycle = cf->cycle;
-    unsigned level = BW_LOG_ERR;
+    bw_log_t *head = &cf->cycle->new_log;
 
-    if (cf->args->nelts == 3) {
-        int l = bw_log_level_parse(&args[2]);
-        if (l < 0) {
-            bw_conf_error(cf, "invalid log level \"%.*s\"", BW_STR_ARG(args[2]));
-            return BW_CONF_ERROR;
-        }
-        level = (unsigned) l;
+    if (head->file == NULL) {
+        return bw_log_target_parse(cf, head) == BW_OK ? BW_CONF_OK : BW_CONF_ERROR;
     }
-    if (args[1].len >= 7 && memcmp(args[1].data, "syslog:", 7) == 0) {
-        bw_conf_error(cf, "syslog error_log targets are not supported by bulwark");
+    bw_log_t *log = bw_pcalloc(cf->pool, sizeof(bw_log_t)); /* a further target */
+    if (log == NULL || bw_log_target_parse(cf, log) != BW_OK) {
         return BW_CONF_ERROR;
     }
-    if (args[1].len >= 7 && memcmp(args[1].data, "memory:", 7) == 0) {
-        bw_conf_error(cf, "memory error_log targets are not supported by bulwark");
-        return BW_CONF_ERROR;
-    }
-
-    bw_log_t *log = &cycle->new_log;
-    if (log->file != NULL) { /* a further target */
-        bw_log_t *last = log;
-        while (last->next) {
-            last = last->next;
-        }
-        log = bw_pcalloc(cf->pool, sizeof(bw_log_t));
-        if (log == NULL) {
-            return BW_CONF_ERROR;
-        }
-        last->next = log;
-    }
-    log->level = level;
-    if (bw_str_eq_lit(&args[1], "stderr")) {
-        log->file = &bw_log_stderr_file;
-        return BW_CONF_OK;
-    }
-    log->file = bw_cycle_open_file(cycle, &args[1]);
-    return log->file ? BW_CONF_OK : BW_CONF_ERROR;
+    bw_log_target_append(head, log);
+    return BW_CONF_OK;
 }
 
 /*

@@ -85,7 +85,7 @@ struct bw_tls_conn_s {
 /* ---- contexts (configuration time) ---- */
 
 /*
- * A server context with bulwark's defaults: no compression, no client
+ * A server context with bulwark's defaults: no compression, no
  * renegotiation, single-use ECDH keys, released buffers on idle
  * connections, an unexpected EOF read as a clean close. Freed with `pool`
  * (the cycle's). NULL after reporting.

@@ -8,6 +8,7 @@
 #include "core_internal.h"
 
 #include "cycle.h"
+#include "log_conf.h"
 #include "pool.h"
 #include "script.h"
 
@@ -110,65 +111,21 @@ bw_http_core_error_page(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 
 /* ---- error_log file [level] ---- */
 
-static const char *
-bw_http_core_log_levels(bw_conf_t *cf, bw_log_t *log)
-{
-    bw_str_t *value = cf->args->elts;
-    bool      have = false;
-
-    log->level = BW_LOG_ERR;
-    for (size_t i = 2; i < cf->args->nelts; i++) {
-        int level = bw_log_level_parse(&value[i]);
-        if (level < 0 && value[i].len > 6 && memcmp(value[i].data, "debug_", 6) == 0) {
-            level = BW_LOG_DEBUG; /* nginx's debug_http & co.: all debug here */
-        }
-        if (level < 0) {
-            bw_conf_error(cf, "invalid log level \"%.*s\"", BW_STR_ARG(value[i]));
-            return BW_CONF_ERROR;
-        }
-        if (have && level != BW_LOG_DEBUG) {
-            bw_conf_error(cf, "duplicate log level \"%.*s\"", BW_STR_ARG(value[i]));
-            return BW_CONF_ERROR;
-        }
-        have = true;
-        log->level = (unsigned) level;
-    }
-    return BW_CONF_OK;
-}
-
+/* Several per level add targets; bw_log_target_parse() reads the arguments. */
 const char *
 bw_http_core_error_log(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 {
     bw_http_core_loc_conf_t *clcf = conf;
-    bw_str_t                *file = &bw_array_at(cf->args, bw_str_t, 1);
+    bw_log_t                *log = bw_pcalloc(cf->pool, sizeof(bw_log_t));
 
-    if ((file->len >= 7 && memcmp(file->data, "syslog:", 7) == 0)
-        || (file->len >= 7 && memcmp(file->data, "memory:", 7) == 0)) {
-        bw_conf_error(cf, "%.6s error_log targets are not supported by bulwark",
-                      (char *) file->data);
+    if (log == NULL || bw_log_target_parse(cf, log) != BW_OK) {
         return BW_CONF_ERROR;
-    }
-    bw_log_t *log = bw_pcalloc(cf->pool, sizeof(bw_log_t));
-    if (log == NULL || bw_http_core_log_levels(cf, log) != BW_CONF_OK) {
-        return BW_CONF_ERROR;
-    }
-    if (bw_str_eq_lit(file, "stderr")) {
-        log->file = &bw_log_stderr_file;
-    } else {
-        log->file = bw_cycle_open_file(cf->cycle, file);
-        if (log->file == NULL) {
-            return BW_CONF_ERROR;
-        }
     }
     if (clcf->error_log == NULL) {
         clcf->error_log = log;
-        return BW_CONF_OK;
+    } else {
+        bw_log_target_append(clcf->error_log, log);
     }
-    bw_log_t *last = clcf->error_log; /* further targets of the same level */
-    while (last->next) {
-        last = last->next;
-    }
-    last->next = log;
     return BW_CONF_OK;
 }
 

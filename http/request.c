@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "process.h"
 #include "timer.h"
+#include "tls.h"
 #include "variables.h"
 
 #include <netinet/in.h>
@@ -146,12 +147,40 @@ bw_http_init_connection(bw_connection_t *c)
     bw_http_stat_set(hc, BW_HTTP_STAT_WAITING);
 
     bw_event_add_timer(c->read, bw_http_hc_srv(hc)->client_header_timeout);
+    /* TLS hook (tls helper): a `listen ... ssl` address runs its handshake
+     * first and comes back through bw_http_ssl_handshake_done(). */
+    if (bw_http_ssl_connection_hook && bw_http_ssl_connection_hook(c) != BW_DECLINED) {
+        return;
+    }
     if (c->read->ready) {
         /* deferred accept: the request is already there */
         bw_http_idle_handler(c->read);
         return;
     }
     bw_connection_reusable(c, true);
+}
+
+/* TLS hook (tls helper): see request.h. */
+bw_rc_t (*bw_http_ssl_connection_hook)(bw_connection_t *c);
+bw_int_t (*bw_http_ssl_request_hook)(bw_http_request_t *r);
+
+void
+bw_http_ssl_handshake_done(bw_connection_t *c, bw_rc_t rc, const bw_conf_ctx_t *server)
+{
+    bw_http_connection_t *hc = c->data;
+
+    if (rc != BW_OK) {
+        bw_http_close_connection(c);
+        return;
+    }
+    if (server) {
+        hc->conf = *server;
+    }
+    c->log->action = "waiting for request";
+    c->read->handler = bw_http_idle_handler;
+    c->write->handler = bw_http_empty_event_handler;
+    /* TLS may hold the request already (it came with the handshake's end) */
+    bw_http_idle_handler(c->read);
 }
 
 static void
@@ -1154,6 +1183,14 @@ bw_http_process_request(bw_http_request_t *r)
     r->lingering_close = r->headers_in.content_length_n > 0 || r->headers_in.chunked;
     r->read_event_handler = bw_http_block_reading;
     r->write_event_handler = bw_http_core_run_phases;
+    /* TLS hook (tls helper): 497, 495, 496 or 421 once the server is known */
+    if (bw_http_ssl_request_hook) {
+        bw_int_t rc = bw_http_ssl_request_hook(r);
+        if (rc != BW_OK) {
+            bw_http_finalize_request(r, rc);
+            return;
+        }
+    }
     bw_http_handler(r);
 }
 
@@ -1562,6 +1599,9 @@ bw_http_close_connection(bw_connection_t *c)
 
     if (hc) {
         bw_http_stat_set(hc, BW_HTTP_STAT_NONE);
+    }
+    if (c->ssl) {
+        bw_tls_shutdown(c); /* TLS hook (tls helper): close_notify */
     }
     c->destroyed = 1;
     bw_connection_close(c);

@@ -315,4 +315,30 @@ bw_rc_t bw_http_send_special(bw_http_request_t *r, unsigned flags);
 typedef bw_conn_stats_t bw_http_stats_t;
 #define bw_http_stats bw_conn_stats
 
+/* ---- added by the tls helper (append only) ---- */
+
+/*
+ * TLS hooks, set by the ssl module (modules/ssl.c) when it is built in and
+ * NULL otherwise.
+ *
+ * bw_http_ssl_connection_hook(c) is called by bw_http_init_connection once
+ * the connection is set up (client_header_timeout armed). BW_DECLINED: the
+ * address is plain HTTP and the engine goes on. Anything else: the hook owns
+ * the connection (handshake) until it calls bw_http_ssl_handshake_done().
+ *
+ * bw_http_ssl_request_hook(r) is called when a request head is read and its
+ * server chosen, before the phases: BW_OK, or the status to finalize with
+ * (497 plain HTTP on a TLS address, 495/496 client certificate, 421).
+ */
+extern bw_rc_t (*bw_http_ssl_connection_hook)(bw_connection_t *c);
+extern bw_int_t (*bw_http_ssl_request_hook)(bw_http_request_t *r);
+
+/*
+ * For the TLS hook: the handshake (or the finding that the client speaks
+ * plain HTTP) is over. BW_OK: wait for and read requests, with `server`
+ * (NULL: unchanged) as the connection's default confs (the SNI choice);
+ * anything else: close the connection.
+ */
+void bw_http_ssl_handshake_done(bw_connection_t *c, bw_rc_t rc, const bw_conf_ctx_t *server);
+
 #endif

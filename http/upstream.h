@@ -16,11 +16,14 @@
  *   - modules/proxy.c: builds the HTTP request, parses the status line and
  *     header lines, and sets the callbacks of bw_upstream_t.
  *
- * Body relay: the response body is streamed through one buffer of
- * proxy_buffers (number x size) bytes that is refilled as the client
- * consumes it; nothing is spooled to disk. proxy_buffering is accepted
- * but both settings behave this way (a slow client holds the upstream
- * connection, as with nginx's proxy_buffering off).
+ * Body relay (http/upstream_body.c): with proxy_buffering on the body is
+ * read as fast as the peer sends it into proxy_buffers, then into a temp
+ * file under proxy_temp_path (up to proxy_max_temp_file_size), and the
+ * peer connection is released as soon as the whole response was read,
+ * however slow the client; with buffering off (or "X-Accel-Buffering: no")
+ * it streams through the proxy_buffer_size buffer at the client's pace.
+ * With proxy_request_buffering off the request body goes to the peer as it
+ * arrives (http/upstream_request_body.c).
  *
  * Request flow: the content handler creates the upstream, sets the
  * callbacks below and hands bw_upstream_init to
@@ -232,6 +235,10 @@ typedef struct {
     bw_array_t             *hide_headers;    /* bw_str_t: proxy_hide_header */
     bw_array_t             *pass_headers;    /* bw_str_t: proxy_pass_header */
     bw_array_t             *hide;            /* bw_str_t lowercase names hidden (merged) */
+
+    /* ---- added for buffering (append only) ---- */
+    struct bw_upstream_temp_path_s *temp_path; /* proxy_temp_path (merged: never NULL) */
+    bw_uint_t               ignore_headers;  /* BW_UPSTREAM_IGN_*: proxy_ignore_headers */
 } bw_upstream_conf_t;
 
 /*
@@ -326,6 +333,15 @@ struct bw_upstream_s {
     unsigned                 upgrade:1;        /* 101: the connections are a tunnel */
 
     bw_buf_t                 from_client;      /* tunnel: client bytes for the upstream */
+
+    /* ---- added for buffering (append only) ---- */
+    struct bw_upstream_pipe_s   *pipe;   /* the body relay's buffers (upstream_body.c) */
+    struct bw_upstream_stream_s *stream; /* the request body sent as it arrives, or NULL */
+    /* Rewrites a Set-Cookie header passed to the client (proxy_cookie_domain,
+     * proxy_cookie_path): BW_OK rewritten, BW_DECLINED unchanged, BW_ERROR. */
+    bw_rc_t (*rewrite_cookie)(bw_http_request_t *r, bw_http_header_t *h);
+    unsigned                 buffering:1;      /* this response is read ahead of the client */
+    unsigned                 request_chunked:1; /* the streamed body goes out chunked */
 };
 
 /*
@@ -349,5 +365,54 @@ bw_upstream_get(bw_http_request_t *r)
  *     return rc >= 300 ? rc : BW_DONE;
  */
 void bw_upstream_init(bw_http_request_t *r);
+
+/* ---- added for buffering (append only) ---- */
+
+/* proxy_ignore_headers bits (bw_upstream_conf_t.ignore_headers). */
+#define BW_UPSTREAM_IGN_XA_REDIRECT   0x0002
+#define BW_UPSTREAM_IGN_XA_EXPIRES    0x0004
+#define BW_UPSTREAM_IGN_EXPIRES       0x0008
+#define BW_UPSTREAM_IGN_CACHE_CONTROL 0x0010
+#define BW_UPSTREAM_IGN_SET_COOKIE    0x0020
+#define BW_UPSTREAM_IGN_XA_LIMIT_RATE 0x0040
+#define BW_UPSTREAM_IGN_XA_BUFFERING  0x0080
+#define BW_UPSTREAM_IGN_XA_CHARSET    0x0100
+#define BW_UPSTREAM_IGN_VARY          0x0200
+
+/* The proxy_ignore_headers values, for the bitmask setter. */
+extern const bw_conf_enum_t bw_upstream_ignore_headers_masks[];
+
+/* A directory for temp files (proxy_temp_path path [level1 [level2 [level3]]]):
+ * files go into subdirectories named by the last digits of their number. */
+typedef struct bw_upstream_temp_path_s {
+    bw_str_t name;     /* absolute, no trailing '/' */
+    size_t   level[3]; /* digits of each level; 0: no such level */
+} bw_upstream_temp_path_t;
+
+/*
+ * Setter of a temp path directive: the field at d->offset is a
+ * bw_upstream_temp_path_t * (BW_CONF_UNSET_PTR until set). Registers the
+ * directory with the cycle so the master creates it for the workers.
+ */
+const char *bw_upstream_set_temp_path(bw_conf_t *cf, const bw_directive_t *d, void *conf);
+/*
+ * Merges conf->temp_path with prev's; when neither level set one, uses
+ * default_name ("proxy_temp") under the prefix, registered likewise.
+ * BW_CONF_OK or BW_CONF_ERROR.
+ */
+const char *bw_upstream_temp_path_merge(bw_conf_t *cf, bw_upstream_conf_t *conf,
+                                        const bw_upstream_conf_t *prev, const char *default_name);
+
+/*
+ * Sends r's request body to the peer as it arrives instead of reading it
+ * whole first (proxy_request_buffering off). Call from the content handler
+ * after bw_upstream_create() and before bw_http_read_client_request_body(),
+ * only for a request with a body. chunked_out: the body goes out with
+ * chunked transfer-coding (u->request_chunked; a chunked request to an
+ * HTTP/1.1 peer); otherwise the client's Content-Length framing is kept.
+ * Once sending began the request is not retried on another peer.
+ * BW_OK, or an HTTP status to return (413, 500).
+ */
+bw_int_t bw_upstream_stream_body_init(bw_http_request_t *r, bool chunked_out);
 
 #endif

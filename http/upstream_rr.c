@@ -160,24 +160,23 @@ bw_upstream_rr_init_peer(bw_http_request_t *r, bw_upstream_peer_conn_t *pc,
     return bw_upstream_rr_data_init(r->pool, us->peer.data, rrp, pc);
 }
 
-static bool
-bw_upstream_rr_tried(const bw_upstream_rr_peer_data_t *rrp, bw_uint_t i)
+bool
+bw_upstream_rr_is_tried(const bw_upstream_rr_peer_data_t *rrp, bw_uint_t i)
 {
     return (rrp->tried[i / BW_UPSTREAM_RR_BITS] & ((uintptr_t) 1 << (i % BW_UPSTREAM_RR_BITS)))
            != 0;
 }
 
-static void
+void
 bw_upstream_rr_set_tried(bw_upstream_rr_peer_data_t *rrp, bw_uint_t i)
 {
     rrp->tried[i / BW_UPSTREAM_RR_BITS] |= (uintptr_t) 1 << (i % BW_UPSTREAM_RR_BITS);
 }
 
-/* Whether a peer may take a request now. */
-static bool
-bw_upstream_rr_eligible(const bw_upstream_rr_peer_t *p, time_t now)
+bool
+bw_upstream_rr_peer_eligible(const bw_upstream_rr_peer_t *p, time_t now)
 {
-    if (p->down) {
+    if (p->down || p->hc_down) {
         return false;
     }
     if (p->max_fails && p->fails >= p->max_fails && now - p->checked <= p->fail_timeout) {
@@ -189,9 +188,41 @@ bw_upstream_rr_eligible(const bw_upstream_rr_peer_t *p, time_t now)
     return true;
 }
 
+bool
+bw_upstream_rr_use_backup(bw_upstream_rr_peer_data_t *rrp)
+{
+    bw_upstream_rr_peers_t *backup = rrp->peers->next;
+
+    if (backup == NULL) {
+        return false;
+    }
+    size_t words = (bw_max(rrp->peers->number, backup->number) + BW_UPSTREAM_RR_BITS - 1)
+                   / BW_UPSTREAM_RR_BITS;
+    memset(rrp->tried, 0, words * sizeof(uintptr_t));
+    rrp->peers = backup;
+    return true;
+}
+
+void
+bw_upstream_rr_peer_take(bw_upstream_peer_conn_t *pc, bw_upstream_rr_peer_data_t *rrp,
+                         bw_upstream_rr_peer_t *peer, bw_uint_t i)
+{
+    time_t now = bw_time.sec;
+
+    bw_upstream_rr_set_tried(rrp, i);
+    if (now - peer->checked > peer->fail_timeout) {
+        peer->checked = now;
+    }
+    rrp->current = peer;
+    peer->conns++;
+    pc->sockaddr = peer->sockaddr;
+    pc->socklen = peer->socklen;
+    pc->name = &peer->name;
+}
+
 /* The smooth weighted pick among the untried eligible peers; NULL if none. */
 static bw_upstream_rr_peer_t *
-bw_upstream_rr_pick(bw_upstream_rr_peer_data_t *rrp)
+bw_upstream_rr_pick(bw_upstream_rr_peer_data_t *rrp, bw_uint_t *index)
 {
     time_t                 now = bw_time.sec;
     bw_upstream_rr_peer_t *best = NULL;
@@ -199,7 +230,7 @@ bw_upstream_rr_pick(bw_upstream_rr_peer_data_t *rrp)
     bw_uint_t              i = 0, best_i = 0;
 
     for (bw_upstream_rr_peer_t *p = rrp->peers->peer; p; p = p->next, i++) {
-        if (bw_upstream_rr_tried(rrp, i) || !bw_upstream_rr_eligible(p, now)) {
+        if (bw_upstream_rr_is_tried(rrp, i) || !bw_upstream_rr_peer_eligible(p, now)) {
             continue;
         }
         p->current_weight += p->effective_weight;
@@ -215,64 +246,97 @@ bw_upstream_rr_pick(bw_upstream_rr_peer_data_t *rrp)
     if (best == NULL) {
         return NULL;
     }
-
-    bw_upstream_rr_set_tried(rrp, best_i);
     best->current_weight -= total;
-    if (now - best->checked > best->fail_timeout) {
-        best->checked = now;
-    }
+    *index = best_i;
     return best;
 }
 
 /* Picks from the current list: the only peer of a single group, else the
  * weighted pick. */
 static bw_upstream_rr_peer_t *
-bw_upstream_rr_get_from(bw_upstream_rr_peer_data_t *rrp)
+bw_upstream_rr_get_from(bw_upstream_rr_peer_data_t *rrp, bw_uint_t *index)
 {
     bw_upstream_rr_peers_t *peers = rrp->peers;
 
     if (!peers->single) {
-        return bw_upstream_rr_pick(rrp);
+        return bw_upstream_rr_pick(rrp, index);
     }
     bw_upstream_rr_peer_t *p = peers->peer;
     /* no tried check: pc->tries bounds the attempts (a retry after a
      * stale keep-alive connection reuses the same peer) */
-    if (p->down || (p->max_conns && p->conns >= p->max_conns)) {
+    if (p->down || p->hc_down || (p->max_conns && p->conns >= p->max_conns)) {
         return NULL;
     }
+    *index = 0;
     return p;
+}
+
+bw_rc_t
+bw_upstream_rr_get_locked(bw_upstream_peer_conn_t *pc, void *data)
+{
+    bw_upstream_rr_peer_data_t *rrp = data;
+    bw_upstream_rr_peer_t      *peer;
+    bw_uint_t                   i = 0;
+
+    pc->cached = 0;
+    pc->connection = NULL;
+
+    peer = bw_upstream_rr_get_from(rrp, &i);
+    if (peer == NULL && bw_upstream_rr_use_backup(rrp)) {
+        /* the primary peers are exhausted: go on with the backup ones */
+        peer = bw_upstream_rr_get_from(rrp, &i);
+    }
+    if (peer == NULL) {
+        pc->name = rrp->peers->name;
+        return BW_BUSY;
+    }
+    bw_upstream_rr_peer_take(pc, rrp, peer, i);
+    return BW_OK;
 }
 
 bw_rc_t
 bw_upstream_rr_get(bw_upstream_peer_conn_t *pc, void *data)
 {
     bw_upstream_rr_peer_data_t *rrp = data;
-    bw_upstream_rr_peer_t      *peer;
+    bw_upstream_rr_peers_t     *peers = rrp->peers;
 
-    pc->cached = 0;
-    pc->connection = NULL;
+    bw_upstream_rr_peers_lock(peers);
+    bw_rc_t rc = bw_upstream_rr_get_locked(pc, data);
+    bw_upstream_rr_peers_unlock(peers);
+    return rc;
+}
 
-    peer = bw_upstream_rr_get_from(rrp);
-    if (peer == NULL && rrp->peers->next != NULL) {
-        /* the primary peers are exhausted: go on with the backup ones */
-        bw_upstream_rr_peers_t *backup = rrp->peers->next;
-        size_t words = (bw_max(rrp->peers->number, backup->number) + BW_UPSTREAM_RR_BITS - 1)
-                       / BW_UPSTREAM_RR_BITS;
-        memset(rrp->tried, 0, words * sizeof(uintptr_t));
-        rrp->peers = backup;
-        peer = bw_upstream_rr_get_from(rrp);
+/* The outcome of an attempt on `peer`: its connection count, failures and
+ * effective weight. Lock held for shared peers. */
+static void
+bw_upstream_rr_account_locked(const bw_upstream_rr_peers_t *peers, bw_upstream_rr_peer_t *peer,
+                              bw_log_t *log, unsigned state)
+{
+    if (peer->conns > 0) {
+        peer->conns--;
     }
-    if (peer == NULL) {
-        pc->name = rrp->peers->name;
-        return BW_BUSY;
+    if (peers->single) {
+        return;
     }
 
-    rrp->current = peer;
-    peer->conns++;
-    pc->sockaddr = peer->sockaddr;
-    pc->socklen = peer->socklen;
-    pc->name = &peer->name;
-    return BW_OK;
+    time_t now = bw_time.sec;
+    if (state & BW_UPSTREAM_PEER_FAILED) {
+        peer->fails++;
+        peer->accessed = now;
+        peer->checked = now;
+        if (peer->max_fails) {
+            peer->effective_weight -= peer->weight / (bw_int_t) peer->max_fails;
+            if (peer->fails >= peer->max_fails && log != NULL) {
+                bw_log_error(BW_LOG_WARN, log, 0, "upstream server temporarily disabled");
+            }
+        }
+        if (peer->effective_weight < 0) {
+            peer->effective_weight = 0;
+        }
+    } else if (peer->accessed < peer->checked) {
+        /* the probe after fail_timeout succeeded: the peer is live again */
+        peer->fails = 0;
+    }
 }
 
 void
@@ -285,37 +349,60 @@ bw_upstream_rr_free(bw_upstream_peer_conn_t *pc, void *data, unsigned state)
         return;
     }
     rrp->current = NULL;
-    if (peer->conns > 0) {
-        peer->conns--;
-    }
+    bw_upstream_rr_peers_lock(rrp->peers);
+    bw_upstream_rr_account_locked(rrp->peers, peer, pc->log, state);
+    bw_upstream_rr_peers_unlock(rrp->peers);
 
     if (rrp->peers->single) {
         /* the only server is never marked failed, and there is no other */
         pc->tries = 0;
         return;
     }
-
-    time_t now = bw_time.sec;
-    if (state & BW_UPSTREAM_PEER_FAILED) {
-        peer->fails++;
-        peer->accessed = now;
-        peer->checked = now;
-        if (peer->max_fails) {
-            peer->effective_weight -= peer->weight / (bw_int_t) peer->max_fails;
-            if (peer->fails >= peer->max_fails && pc->log != NULL) {
-                bw_log_error(BW_LOG_WARN, pc->log, 0,
-                             "upstream server temporarily disabled");
-            }
-        }
-        if (peer->effective_weight < 0) {
-            peer->effective_weight = 0;
-        }
-    } else if (peer->accessed < peer->checked) {
-        /* the probe after fail_timeout succeeded: the peer is live again */
-        peer->fails = 0;
-    }
-
     if (pc->tries > 0) {
         pc->tries--;
     }
+}
+
+/* ---- sharing through a zone ---- */
+
+/* One list (primary or backup) copied into the zone; NULL when full. */
+static bw_upstream_rr_peers_t *
+bw_upstream_rr_peers_copy(bw_slab_pool_t *shpool, const bw_upstream_rr_peers_t *peers)
+{
+    bw_upstream_rr_peers_t *sp = bw_slab_alloc(shpool, sizeof(*sp));
+    bw_upstream_rr_peer_t  *peer = bw_slab_alloc(shpool, peers->number * sizeof(*peer));
+
+    if (sp == NULL || peer == NULL) {
+        bw_slab_free(shpool, sp);
+        bw_slab_free(shpool, peer);
+        return NULL;
+    }
+    *sp = *peers;
+    sp->shpool = shpool;
+    sp->next = NULL;
+    sp->peer = peer;
+
+    bw_uint_t i = 0;
+    for (const bw_upstream_rr_peer_t *p = peers->peer; p && i < peers->number; p = p->next, i++) {
+        peer[i] = *p;
+        peer[i].next = i + 1 < peers->number ? &peer[i + 1] : NULL;
+    }
+    return sp;
+}
+
+bw_upstream_rr_peers_t *
+bw_upstream_rr_peers_share(bw_slab_pool_t *shpool, const bw_upstream_rr_peers_t *peers)
+{
+    bw_upstream_rr_peers_t *primary = bw_upstream_rr_peers_copy(shpool, peers);
+
+    if (primary == NULL) {
+        return NULL;
+    }
+    if (peers->next != NULL) {
+        primary->next = bw_upstream_rr_peers_copy(shpool, peers->next);
+        if (primary->next == NULL) {
+            return NULL;
+        }
+    }
+    return primary;
 }

@@ -15,11 +15,22 @@
  * raises it back by one. A group of one peer never marks it failed. Backup
  * peers are tried only when no primary peer is eligible.
  *
- * State lives in each worker's copy of the configuration (no shared zone).
+ * State lives in each worker's copy of the configuration, unless the group
+ * has a `zone` (modules/upstream_zone.c): then the peer lists are copied
+ * into that shared zone once it is mapped (bw_upstream_rr_peers_share), so
+ * every worker sees the same weights, failures, connection counts and
+ * health-check verdicts, and the balancers take the zone's lock around
+ * each pick and release (bw_upstream_rr_peers_lock).
+ *
+ * Other balancers (hash, ip_hash, least_conn, random) build on this file:
+ * they keep us->peer.data as the rr peer list (the zone replaces it), refer
+ * to peers by their index in the list (peers->peer is an array of `number`
+ * peers, linked in order), and use the helpers at the end of this header.
  */
 #ifndef BW_HTTP_UPSTREAM_RR_H
 #define BW_HTTP_UPSTREAM_RR_H
 
+#include "slab.h"
 #include "upstream.h"
 
 typedef struct bw_upstream_rr_peer_s  bw_upstream_rr_peer_t;
@@ -45,6 +56,14 @@ struct bw_upstream_rr_peer_s {
     bool                   down;
 
     bw_upstream_rr_peer_t *next;
+
+    /* Active health checks (modules/health_check.c); only with a zone. */
+    bool                   hc_down;   /* failed its checks: not eligible */
+    bw_uint_t              hc_fails;  /* consecutive failed checks */
+    bw_uint_t              hc_passes; /* consecutive passed checks */
+    bw_msec_t              hc_next;   /* CLOCK_MONOTONIC ms: the next check is due */
+    bw_msec_t              hc_until;  /* a check in flight is given up after this */
+    pid_t                  hc_owner;  /* the worker checking it now; 0 when none */
 };
 
 struct bw_upstream_rr_peers_s {
@@ -55,7 +74,8 @@ struct bw_upstream_rr_peers_s {
     bool                    weighted;     /* some weight differs from 1 */
     bw_str_t               *name;         /* the group's name */
     bw_upstream_rr_peers_t *next;         /* the backup peers, or NULL */
-    bw_upstream_rr_peer_t  *peer;
+    bw_upstream_rr_peer_t  *peer;         /* array of `number`, linked in order */
+    bw_slab_pool_t         *shpool;       /* the zone holding this list, or NULL */
 };
 
 /* Per-request state: the peers being tried and which ones were. */
@@ -99,5 +119,62 @@ bw_rc_t bw_upstream_rr_data_init(bw_pool_t *pool, bw_upstream_rr_peers_t *peers,
 bw_rc_t bw_upstream_rr_get(bw_upstream_peer_conn_t *pc, void *data);
 /* Balancer free(): accounts the attempt's outcome and decrements pc->tries. */
 void bw_upstream_rr_free(bw_upstream_peer_conn_t *pc, void *data, unsigned state);
+
+/* ---- for other balancers and the zone ---- */
+
+/* As bw_upstream_rr_get, with the peers' lock already held (a balancer
+ * falling back to round-robin). */
+bw_rc_t bw_upstream_rr_get_locked(bw_upstream_peer_conn_t *pc, void *data);
+
+/* Takes / releases the zone lock of a shared list; no-op for a private one. */
+static inline void
+bw_upstream_rr_peers_lock(const bw_upstream_rr_peers_t *peers)
+{
+    if (peers->shpool != NULL) {
+        bw_shmtx_lock(&peers->shpool->mutex);
+    }
+}
+
+static inline void
+bw_upstream_rr_peers_unlock(const bw_upstream_rr_peers_t *peers)
+{
+    if (peers->shpool != NULL) {
+        bw_shmtx_unlock(&peers->shpool->mutex);
+    }
+}
+
+/*
+ * Whether peer p may take a request at `now` (wall-clock seconds): not
+ * down, not failed by its health checks, not within fail_timeout after
+ * max_fails failures, and below max_conns. Lock held for shared peers.
+ */
+bool bw_upstream_rr_peer_eligible(const bw_upstream_rr_peer_t *p, time_t now);
+
+/* The tried set of a request: peer `i` of the current list. */
+bool bw_upstream_rr_is_tried(const bw_upstream_rr_peer_data_t *rrp, bw_uint_t i);
+void bw_upstream_rr_set_tried(bw_upstream_rr_peer_data_t *rrp, bw_uint_t i);
+
+/*
+ * Switches rrp to the backup list with an empty tried set. False (nothing
+ * changed) when the group has no backup or rrp already uses it.
+ */
+bool bw_upstream_rr_use_backup(bw_upstream_rr_peer_data_t *rrp);
+
+/*
+ * Hands `peer` (index i of rrp's current list) to the attempt: marks it
+ * tried, counts the connection, starts a probe period after fail_timeout,
+ * and fills pc->sockaddr/socklen/name. Lock held for shared peers.
+ */
+void bw_upstream_rr_peer_take(bw_upstream_peer_conn_t *pc, bw_upstream_rr_peer_data_t *rrp,
+                              bw_upstream_rr_peer_t *peer, bw_uint_t i);
+
+/*
+ * Copies a group's peer lists (primary and backup) into the zone `shpool`
+ * (zone initialisation, before fork): the peers keep pointing at the
+ * configuration's names and addresses, which every worker shares. Returns
+ * the shared primary list, or NULL when the zone has no room.
+ */
+bw_upstream_rr_peers_t *bw_upstream_rr_peers_share(bw_slab_pool_t *shpool,
+                                                   const bw_upstream_rr_peers_t *peers);
 
 #endif

@@ -15,6 +15,7 @@ bw_module(core    REQUIRED - NO core/core_module.c)
 bw_module(events  REQUIRED - NO event/events_module.c)
 bw_module(http    REQUIRED - NO http/http.c)        # the http{} block (main context)
 bw_module(http_core REQUIRED - NO http/core_module.c)
+bw_module(ssl ON http_ssl_module NO modules/ssl.c)
 
 # post-read phase: the real client address must be known before access checks
 bw_module(realip  ON http_realip_module NO modules/realip.c)
@@ -47,3 +48,13 @@ bw_module(http_write_filter  REQUIRED - NO http/write_filter.c)
 bw_module(upstream REQUIRED - NO http/upstream.c)
 bw_module(proxy   ON http_proxy_module YES modules/proxy.c)
 bw_module(upstream_keepalive ON http_upstream_keepalive_module YES modules/upstream_keepalive.c)
+# balancers: each directive replaces the group's init_upstream when it is
+# parsed, so a `keepalive` written after the balancer wraps it (as in nginx,
+# where the keepalive directive must follow the balancing method)
+bw_module(upstream_hash ON http_upstream_hash_module YES modules/upstream_hash.c)
+bw_module(upstream_ip_hash ON http_upstream_ip_hash_module YES modules/upstream_hash.c)
+bw_module(upstream_least_conn ON http_upstream_least_conn_module YES modules/upstream_least_conn.c)
+bw_module(upstream_random ON http_upstream_random_module YES modules/upstream_random.c)
+# peer state in a shared zone, and the active checks that need it
+bw_module(upstream_zone ON http_upstream_zone_module YES modules/upstream_zone.c)
+bw_module(health_check ON - NO modules/health_check.c)

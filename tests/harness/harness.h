@@ -378,4 +378,64 @@ int bw_test_origin_slot_port(int n);
  */
 bool bw_test_conf_main_directive(const char *conf, const char *name, char *buf, size_t size);
 
+/* ------------------------------------------ prefix content (prefix_files.c) */
+
+/* Sets the modification time of prefix/rel (a link itself, not its target); 0 or -1. */
+int bw_test_server_set_mtime(bw_test_server_t *srv, const char *rel, time_t mtime);
+/* bw_test_server_write_file_len(), then the modification time; 0 or -1. */
+int bw_test_server_write_file_mtime(bw_test_server_t *srv, const char *rel, const void *data,
+                                    size_t len, time_t mtime);
+/* Writes size bytes of the origin's pattern (bw_test_pattern_byte) into prefix/rel; 0 or -1. */
+int bw_test_server_write_pattern(bw_test_server_t *srv, const char *rel, size_t size);
+/*
+ * bw_test_server_prepare(), then data written into prefix/<dir><name> for
+ * each of names[0..n) (dir is "" or ends in '/'), then launch. NULL (the
+ * server stopped) on any failure.
+ */
+bw_test_server_t *bw_test_server_start_files(const char *conf_template, const char *dir,
+                                             const char *const *names, size_t n,
+                                             const char *data);
+
+/* ---------------- configurations from a format (conf_check.c; fail the test) */
+
+/* bw_test_server_start() of the printf-formatted text; fails the test if it does not start. */
+bw_test_server_t *bw_test_server_start_fmt(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/*
+ * Runs `-t` on the printf-formatted configuration in a fresh prefix: the
+ * output (stdout and stderr, malloc'd: the caller frees it) and the exit
+ * status in *status.
+ */
+char *bw_test_conf_test(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails the test unless `-t` of the formatted configuration exits 1 and says message. */
+void bw_test_conf_expect_error(const char *message, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------- checked requests (http_assert.c; fail the test) */
+
+/*
+ * Sends "method target" with extra header lines (each ending in CRLF; may be
+ * NULL) on a new connection and reads one response into r, as
+ * bw_test_http_request(). HTTP/1.1 with "Host: host" and "Connection: close";
+ * with host NULL, HTTP/1.0 without a Host header.
+ */
+void bw_test_http_request_host(int port, const char *method, const char *host,
+                               const char *target, const char *extra, bw_test_response_t *r);
+/*
+ * Sends the raw request req on a new connection and reads one response (as
+ * the answer to HEAD when req starts with "HEAD "), without waiting for the
+ * close.
+ */
+void bw_test_http_exchange(int port, const char *req, bw_test_response_t *r);
+/* The status of the response to the raw request req (bw_test_http_request()). */
+int bw_test_http_status(int port, const char *req);
+/*
+ * GET target as bw_test_http_request_host() does; fails the test unless the
+ * status is `status` and, when body is not NULL, the body is exactly body.
+ */
+void bw_test_expect_get(int port, const char *host, const char *target, int status,
+                        const char *body);
+/* Fails the test unless r has the header name with exactly value (value NULL: no such header). */
+void bw_test_expect_header(const bw_test_response_t *r, const char *name, const char *value);
+
 #endif

@@ -59,23 +59,9 @@ static bw_test_server_t *bw_ta_srv;
 static int
 bw_ta_setup(void **state)
 {
-    bw_test_server_t *srv = bw_test_server_prepare(BW_TA_CONF);
-    if (srv == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof(bw_ta_files) / sizeof(bw_ta_files[0]); i++) {
-        char rel[128];
-        snprintf(rel, sizeof(rel), "html/%s", bw_ta_files[i]);
-        if (bw_test_server_write_file(srv, rel, "ok\n") != 0) {
-            return -1;
-        }
-    }
-    if (bw_test_server_launch(srv) != 0) {
-        bw_test_server_stop(srv);
-        return -1;
-    }
-    bw_ta_srv = srv;
-    return 0;
+    bw_ta_srv = bw_test_server_start_files(BW_TA_CONF, "html/", bw_ta_files,
+                                           sizeof(bw_ta_files) / sizeof(bw_ta_files[0]), "ok\n");
+    return bw_ta_srv != NULL ? 0 : -1;
 }
 
 static int
@@ -92,16 +78,12 @@ bw_ta_teardown(void **state)
 static int
 bw_ta_status(int port, const char *method, const char *uri)
 {
-    char               req[512];
-    bw_test_response_t r;
+    char req[512];
 
     snprintf(req, sizeof(req),
              "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
              method, uri);
-    assert_int_equal(bw_test_http_request(port, req, &r), 0);
-    int status = r.status;
-    bw_test_response_free(&r);
-    return status;
+    return bw_test_http_status(port, req);
 }
 
 static void
@@ -183,18 +165,8 @@ test_access_level_without_rules_inherits(void **state)
 static char *
 bw_ta_check_conf(const char *http_body, int *status)
 {
-    char *conf = NULL, *out = NULL;
-    if (asprintf(&conf, "http { server { listen 127.0.0.1:%%%%PORT%%%%; %s } }\n",
-                 http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, status, "-t"), 0);
-    bw_test_server_stop(srv);
-    assert_non_null(out);
-    return out;
+    return bw_test_conf_test(status, "http { server { listen 127.0.0.1:%%%%PORT%%%%; %s } }\n",
+                             http_body);
 }
 
 static void

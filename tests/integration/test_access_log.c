@@ -285,18 +285,8 @@ test_access_log_gzip_members_decompress(void **state)
 static char *
 bw_tl_check_conf(const char *directives, int *status)
 {
-    char *conf = NULL, *out = NULL;
-    if (asprintf(&conf, "http { %s server { listen 127.0.0.1:%%%%PORT%%%%; } }\n",
-                 directives) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, status, "-t"), 0);
-    bw_test_server_stop(srv);
-    assert_non_null(out);
-    return out;
+    return bw_test_conf_test(status, "http { %s server { listen 127.0.0.1:%%%%PORT%%%%; } }\n",
+                             directives);
 }
 
 static void

@@ -43,19 +43,18 @@
 
 static bw_test_server_t *bw_t_srv;
 
+/* Sets the fixed modification time of rel (a link itself, not its target). */
 static void
-bw_t_mtime(const char *rel, bool link)
+bw_t_mtime(const char *rel)
 {
-    struct timeval tv[2] = {{BW_T_MTIME, 0}, {BW_T_MTIME, 0}};
-    const char *path = bw_test_server_path(bw_t_srv, rel);
-    assert_int_equal(link ? lutimes(path, tv) : utimes(path, tv), 0);
+    assert_int_equal(bw_test_server_set_mtime(bw_t_srv, rel, BW_T_MTIME), 0);
 }
 
 static void
 bw_t_file(const char *rel, const char *data)
 {
-    assert_int_equal(bw_test_server_write_file(bw_t_srv, rel, data), 0);
-    bw_t_mtime(rel, false);
+    assert_int_equal(bw_test_server_write_file_mtime(bw_t_srv, rel, data, strlen(data), BW_T_MTIME),
+                     0);
 }
 
 /* A sparse file of `size` bytes. */
@@ -64,14 +63,14 @@ bw_t_sized(const char *rel, off_t size)
 {
     assert_int_equal(bw_test_server_write_file(bw_t_srv, rel, ""), 0);
     assert_int_equal(truncate(bw_test_server_path(bw_t_srv, rel), size), 0);
-    bw_t_mtime(rel, false);
+    bw_t_mtime(rel);
 }
 
 static void
 bw_t_dir(const char *rel)
 {
     assert_int_equal(mkdir(bw_test_server_path(bw_t_srv, rel), 0755), 0);
-    bw_t_mtime(rel, false);
+    bw_t_mtime(rel);
 }
 
 static void
@@ -89,7 +88,7 @@ bw_t_tree(void)
     bw_t_dir("html/list/" BW_T_D50);
     assert_int_equal(symlink("a.txt", bw_test_server_path(bw_t_srv, "html/list/link")), 0);
     assert_int_equal(symlink("nowhere", bw_test_server_path(bw_t_srv, "html/list/broken")), 0);
-    bw_t_mtime("html/list/broken", true);
+    bw_t_mtime("html/list/broken");
 
     bw_t_file("html/small/f.txt", "abc");
     bw_t_file("html/small/a&b\"c.txt", "");

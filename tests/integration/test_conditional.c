@@ -37,17 +37,12 @@ static bw_test_server_t *bw_t_srv;
 static int
 bw_t_setup(void **state)
 {
-    struct timeval tv[2] = {{BW_T_MTIME, 0}, {BW_T_MTIME, 0}};
-
     bw_t_srv = bw_test_server_start(BW_T_CONF);
     if (bw_t_srv == NULL) {
         return -1;
     }
-    if (bw_test_server_write_file(bw_t_srv, "html/data.txt", BW_T_DATA) != 0
-        || utimes(bw_test_server_path(bw_t_srv, "html/data.txt"), tv) != 0) {
-        return -1;
-    }
-    return 0;
+    return bw_test_server_write_file_mtime(bw_t_srv, "html/data.txt", BW_T_DATA, strlen(BW_T_DATA),
+                                           BW_T_MTIME);
 }
 
 static int

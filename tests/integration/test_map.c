@@ -14,60 +14,21 @@
 static bw_test_server_t *
 bw_tm_start(const char *http_body)
 {
-    char *conf = NULL;
-    if (asprintf(&conf, "http {\n%s\n}\n", http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_start(conf);
-    free(conf);
-    assert_non_null(srv);
-    return srv;
+    return bw_test_server_start_fmt("http {\n%s\n}\n", http_body);
 }
 
 /* GET target with the given Host; expects 200 and exactly `body`. */
 static void
 bw_tm_expect(bw_test_server_t *srv, const char *target, const char *host, const char *body)
 {
-    char               req[2048];
-    bw_test_response_t r;
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-             target, host);
-    char               msg[1024] = "";
-    assert_int_equal(bw_test_http_request(srv->port, req, &r), 0);
-    if (r.status != 200 || strcmp(r.body, body) != 0) {
-        snprintf(msg, sizeof(msg), "GET %s (Host %s): expected 200 \"%s\", got %d \"%s\"",
-                 target, host, body, r.status, r.body ? r.body : "");
-    }
-    bw_test_response_free(&r);
-    if (msg[0]) {
-        fail_msg("%s", msg);
-    }
+    bw_test_expect_get(srv->port, host, target, 200, body);
 }
 
 static void
 bw_tm_expect_conf_error(const char *http_body, const char *message)
 {
-    char *conf = NULL, *out = NULL;
-    int   st;
-
-    if (asprintf(&conf, "http {\n%s\nserver { listen 127.0.0.1:%%%%PORT%%%%; }\n}\n",
-                 http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, &st, "-t"), 0);
-    bw_test_server_stop(srv);
-    assert_non_null(out);
-    bool ok = st == 1 && strstr(out, message) != NULL;
-    char got[2048];
-    snprintf(got, sizeof(got), "%s", out);
-    free(out);
-    if (!ok) {
-        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, got);
-    }
+    bw_test_conf_expect_error(message, "http {\n%s\nserver { listen 127.0.0.1:%%%%PORT%%%%; }\n}\n",
+                              http_body);
 }
 
 static void

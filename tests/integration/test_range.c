@@ -39,26 +39,15 @@ static bw_test_server_t *bw_t_srv;
 static int
 bw_t_setup(void **state)
 {
-    struct timeval tv[2] = {{BW_T_MTIME, 0}, {BW_T_MTIME, 0}};
-
     bw_t_srv = bw_test_server_start(BW_T_CONF);
     if (bw_t_srv == NULL) {
         return -1;
     }
-    if (bw_test_server_write_file(bw_t_srv, "html/data.txt", BW_T_DATA) != 0
-        || utimes(bw_test_server_path(bw_t_srv, "html/data.txt"), tv) != 0) {
+    if (bw_test_server_write_file_mtime(bw_t_srv, "html/data.txt", BW_T_DATA, strlen(BW_T_DATA),
+                                        BW_T_MTIME) != 0) {
         return -1;
     }
-    char *big = malloc(BW_T_BIG_SIZE);
-    if (big == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < BW_T_BIG_SIZE; i++) {
-        big[i] = bw_test_pattern_byte(i);
-    }
-    int rc = bw_test_server_write_file_len(bw_t_srv, "html/big.bin", big, BW_T_BIG_SIZE);
-    free(big);
-    return rc;
+    return bw_test_server_write_pattern(bw_t_srv, "html/big.bin", BW_T_BIG_SIZE);
 }
 
 static int
@@ -76,12 +65,7 @@ bw_t_request(const char *method, const char *version, const char *uri, const cha
     char req[1024];
     snprintf(req, sizeof(req), "%s %s %s\r\nHost: localhost\r\nConnection: close\r\n%s%s\r\n",
              method, uri, version, headers ? headers : "", headers ? "\r\n" : "");
-    bw_test_conn_t *c = bw_test_conn_open(bw_t_srv->port);
-    assert_non_null(c);
-    assert_int_equal(bw_test_conn_send_str(c, req), 0);
-    int flags = strcmp(method, "HEAD") == 0 ? BW_TEST_RESP_HEAD : 0;
-    assert_int_equal(bw_test_conn_read_response_flags(c, r, flags, bw_test_timeout(5000)), 0);
-    bw_test_conn_close(c);
+    bw_test_http_exchange(bw_t_srv->port, req, r);
 }
 
 static void

@@ -68,25 +68,13 @@ static bw_test_server_t *bw_tr_srv;
 static int
 bw_tr_setup(void **state)
 {
-    bw_test_server_t *srv = bw_test_server_prepare(BW_TR_CONF);
-    if (srv == NULL) {
-        return -1;
-    }
     static const char *const files[] = {"html/a", "html/b", "html/c", "html/d", "html/e",
                                         "html/f", "html/g", "html/guarded", "html/ka1",
                                         "html/ka2", "html/h", "html/i", "html/j", "html/k",
                                         "html/loc"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        if (bw_test_server_write_file(srv, files[i], "ok\n") != 0) {
-            return -1;
-        }
-    }
-    if (bw_test_server_launch(srv) != 0) {
-        bw_test_server_stop(srv);
-        return -1;
-    }
-    bw_tr_srv = srv;
-    return 0;
+    bw_tr_srv = bw_test_server_start_files(BW_TR_CONF, "", files,
+                                           sizeof(files) / sizeof(files[0]), "ok\n");
+    return bw_tr_srv != NULL ? 0 : -1;
 }
 
 static int
@@ -103,15 +91,11 @@ bw_tr_teardown(void **state)
 static int
 bw_tr_get(int slot, const char *uri, const char *headers)
 {
-    char               req[1024];
-    bw_test_response_t r;
+    char req[1024];
 
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n",
              uri, headers);
-    assert_int_equal(bw_test_http_request(bw_tr_srv->ports[slot], req, &r), 0);
-    int status = r.status;
-    bw_test_response_free(&r);
-    return status;
+    return bw_test_http_status(bw_tr_srv->ports[slot], req);
 }
 
 /*
@@ -269,18 +253,8 @@ test_realip_keepalive_request_sees_the_peer_again(void **state)
 static char *
 bw_tr_check_conf(const char *http_body, int *status)
 {
-    char *conf = NULL, *out = NULL;
-    if (asprintf(&conf, "http { server { listen 127.0.0.1:%%%%PORT%%%%; %s } }\n",
-                 http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, status, "-t"), 0);
-    bw_test_server_stop(srv);
-    assert_non_null(out);
-    return out;
+    return bw_test_conf_test(status, "http { server { listen 127.0.0.1:%%%%PORT%%%%; %s } }\n",
+                             http_body);
 }
 
 static void

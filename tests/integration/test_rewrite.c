@@ -18,41 +18,21 @@
 static bw_test_server_t *
 bw_tr_start(const char *http_body)
 {
-    char *conf = NULL;
-    if (asprintf(&conf, "http {\n%s\n}\n", http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_start(conf);
-    free(conf);
-    assert_non_null(srv);
-    return srv;
+    return bw_test_server_start_fmt("http {\n%s\n}\n", http_body);
 }
 
 /* GET `target` with Host: localhost; fills r (the caller frees it). */
 static void
 bw_tr_get(bw_test_server_t *srv, const char *target, bw_test_response_t *r)
 {
-    char req[2048];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-             target);
-    assert_int_equal(bw_test_http_request(srv->port, req, r), 0);
+    bw_test_http_request_host(srv->port, "GET", "localhost", target, NULL, r);
 }
 
 /* GET `target`, expecting `status` and, when body is not NULL, exactly `body`. */
 static void
 bw_tr_expect(bw_test_server_t *srv, const char *target, int status, const char *body)
 {
-    bw_test_response_t r;
-    char               msg[1024] = "";
-    bw_tr_get(srv, target, &r);
-    if (r.status != status || (body != NULL && strcmp(r.body, body) != 0)) {
-        snprintf(msg, sizeof(msg), "GET %s: expected %d \"%s\", got %d \"%s\"", target, status,
-                 body ? body : "*", r.status, r.body ? r.body : "");
-    }
-    bw_test_response_free(&r);
-    if (msg[0]) {
-        fail_msg("%s", msg);
-    }
+    bw_test_expect_get(srv->port, "localhost", target, status, body);
 }
 
 /* GET `target`, expecting `status` and a Location header ending with `suffix`. */
@@ -74,35 +54,10 @@ bw_tr_expect_location(bw_test_server_t *srv, const char *target, int status, con
     }
 }
 
-/* Runs -t on a config; returns its output (the caller frees it) and exit status. */
-static char *
-bw_tr_check(const char *http_body, int *status)
-{
-    char *conf = NULL, *out = NULL;
-    if (asprintf(&conf, "http {\n%s\n}\n", http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, status, "-t"), 0);
-    bw_test_server_stop(srv);
-    assert_non_null(out);
-    return out;
-}
-
 static void
 bw_tr_expect_conf_error(const char *http_body, const char *message)
 {
-    int   st;
-    char *out = bw_tr_check(http_body, &st);
-    bool  ok = st == 1 && strstr(out, message) != NULL;
-    char  got[2048];
-    snprintf(got, sizeof(got), "%s", out);
-    free(out);
-    if (!ok) {
-        fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, got);
-    }
+    bw_test_conf_expect_error(message, "http {\n%s\n}\n", http_body);
 }
 
 /* ---- return ---- */

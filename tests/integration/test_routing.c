@@ -19,14 +19,7 @@
 static bw_test_server_t *
 bw_rt_start(const char *http_body)
 {
-    char *conf = NULL;
-    if (asprintf(&conf, "http {\naccess_log off;\n%s\n}\n", http_body) < 0) {
-        fail_msg("no memory");
-    }
-    bw_test_server_t *srv = bw_test_server_start(conf);
-    free(conf);
-    assert_non_null(srv);
-    return srv;
+    return bw_test_server_start_fmt("http {\naccess_log off;\n%s\n}\n", http_body);
 }
 
 /* Sends `method target` with Host `host` (NULL: HTTP/1.0 without Host). */
@@ -34,14 +27,7 @@ static void
 bw_rt_request(bw_test_server_t *srv, const char *method, const char *host, const char *target,
               const char *extra, bw_test_response_t *r)
 {
-    char req[4096];
-    if (host == NULL) {
-        snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\n%s\r\n", method, target, extra ? extra : "");
-    } else {
-        snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n",
-                 method, target, host, extra ? extra : "");
-    }
-    assert_int_equal(bw_test_http_request(srv->port, req, r), 0);
+    bw_test_http_request_host(srv->port, method, host, target, extra, r);
 }
 
 /* Expects `status` and, when body is not NULL, exactly `body`. */
@@ -49,13 +35,7 @@ static void
 bw_rt_expect_host(bw_test_server_t *srv, const char *host, const char *target, int status,
                   const char *body)
 {
-    bw_test_response_t r;
-    bw_rt_request(srv, "GET", host, target, NULL, &r);
-    if (r.status != status || (body != NULL && strcmp(r.body, body) != 0)) {
-        fail_msg("GET %s (Host %s): expected %d \"%s\", got %d \"%s\"", target,
-                 host ? host : "none", status, body ? body : "*", r.status, r.body ? r.body : "");
-    }
-    bw_test_response_free(&r);
+    bw_test_expect_get(srv->port, host, target, status, body);
 }
 
 static void

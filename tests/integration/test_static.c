@@ -50,11 +50,9 @@ static void
 bw_t_file(const char *rel, const char *data, size_t len)
 {
     char path[512];
-    struct timeval tv[2] = {{BW_T_MTIME, 0}, {BW_T_MTIME, 0}};
 
     snprintf(path, sizeof(path), "html/%s", rel);
-    assert_int_equal(bw_test_server_write_file_len(bw_t_srv, path, data, len), 0);
-    assert_int_equal(utimes(bw_test_server_path(bw_t_srv, path), tv), 0);
+    assert_int_equal(bw_test_server_write_file_mtime(bw_t_srv, path, data, len, BW_T_MTIME), 0);
 }
 
 static int
@@ -64,15 +62,10 @@ bw_t_setup(void **state)
     if (bw_t_srv == NULL) {
         return -1;
     }
-    char *big = malloc(BW_T_BIG_SIZE);
-    if (big == NULL) {
+    if (bw_test_server_write_pattern(bw_t_srv, "html/big.bin", BW_T_BIG_SIZE) != 0
+        || bw_test_server_set_mtime(bw_t_srv, "html/big.bin", BW_T_MTIME) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < BW_T_BIG_SIZE; i++) {
-        big[i] = bw_test_pattern_byte(i);
-    }
-    bw_t_file("big.bin", big, BW_T_BIG_SIZE);
-    free(big);
     bw_t_file("data.txt", BW_T_DATA, strlen(BW_T_DATA));
     bw_t_file("index.html", "root index\n", 11);
     bw_t_file("sub/index.html", "sub index\n", 10);
@@ -99,12 +92,7 @@ bw_t_request(const char *method, const char *uri, const char *extra, bw_test_res
     char req[2048];
     snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n",
              method, uri, extra ? extra : "");
-    bw_test_conn_t *c = bw_test_conn_open(bw_t_srv->port);
-    assert_non_null(c);
-    assert_int_equal(bw_test_conn_send_str(c, req), 0);
-    int flags = strcmp(method, "HEAD") == 0 ? BW_TEST_RESP_HEAD : 0;
-    assert_int_equal(bw_test_conn_read_response_flags(c, r, flags, bw_test_timeout(5000)), 0);
-    bw_test_conn_close(c);
+    bw_test_http_exchange(bw_t_srv->port, req, r);
 }
 
 static void
@@ -125,22 +113,6 @@ bw_t_header_names(const bw_test_response_t *r, char *buf, size_t size)
     return buf;
 }
 
-static void
-bw_t_expect_header(const bw_test_response_t *r, const char *name, const char *value)
-{
-    const char *v = bw_test_response_header(r, name);
-    if (value == NULL) {
-        if (v != NULL) {
-            fail_msg("unexpected %s: %s", name, v);
-        }
-        return;
-    }
-    if (v == NULL) {
-        fail_msg("no %s header", name);
-    }
-    assert_string_equal(v, value);
-}
-
 /* ------------------------------------------------------------- files */
 
 static void
@@ -154,12 +126,12 @@ test_static_file_has_nginx_headers_in_order(void **state)
     assert_string_equal(bw_t_header_names(&r, names, sizeof(names)),
                         "Server,Date,Content-Type,Content-Length,Last-Modified,Connection,"
                         "ETag,Accept-Ranges");
-    bw_t_expect_header(&r, "Content-Type", "text/plain");
-    bw_t_expect_header(&r, "Content-Length", "36");
-    bw_t_expect_header(&r, "Last-Modified", BW_T_MTIME_HTTP);
-    bw_t_expect_header(&r, "ETag", "\"6553f100-24\"");
-    bw_t_expect_header(&r, "Accept-Ranges", "bytes");
-    bw_t_expect_header(&r, "Connection", "close");
+    bw_test_expect_header(&r, "Content-Type", "text/plain");
+    bw_test_expect_header(&r, "Content-Length", "36");
+    bw_test_expect_header(&r, "Last-Modified", BW_T_MTIME_HTTP);
+    bw_test_expect_header(&r, "ETag", "\"6553f100-24\"");
+    bw_test_expect_header(&r, "Accept-Ranges", "bytes");
+    bw_test_expect_header(&r, "Connection", "close");
     assert_int_equal(r.body_len, 36);
     assert_memory_equal(r.body, BW_T_DATA, 36);
     bw_test_response_free(&r);
@@ -172,8 +144,8 @@ test_static_head_sends_headers_without_body(void **state)
 
     bw_t_request("HEAD", "/data.txt", NULL, &r);
     assert_int_equal(r.status, 200);
-    bw_t_expect_header(&r, "Content-Length", "36");
-    bw_t_expect_header(&r, "ETag", "\"6553f100-24\"");
+    bw_test_expect_header(&r, "Content-Length", "36");
+    bw_test_expect_header(&r, "ETag", "\"6553f100-24\"");
     assert_int_equal(r.body_len, 0);
     assert_int_equal(r.raw_len, r.head_len);
     bw_test_response_free(&r);
@@ -185,10 +157,10 @@ test_static_content_type_follows_extension(void **state)
     bw_test_response_t r;
 
     bw_t_get("/page.html", &r);
-    bw_t_expect_header(&r, "Content-Type", "text/html");
+    bw_test_expect_header(&r, "Content-Type", "text/html");
     bw_test_response_free(&r);
     bw_t_get("/file.unknownext", &r);
-    bw_t_expect_header(&r, "Content-Type", "application/octet-stream");
+    bw_test_expect_header(&r, "Content-Type", "application/octet-stream");
     bw_test_response_free(&r);
 }
 
@@ -199,8 +171,8 @@ test_static_empty_file_has_zero_length(void **state)
 
     bw_t_get("/empty.txt", &r);
     assert_int_equal(r.status, 200);
-    bw_t_expect_header(&r, "Content-Length", "0");
-    bw_t_expect_header(&r, "ETag", "\"6553f100-0\"");
+    bw_test_expect_header(&r, "Content-Length", "0");
+    bw_test_expect_header(&r, "ETag", "\"6553f100-0\"");
     assert_int_equal(r.body_len, 0);
     bw_test_response_free(&r);
 }
@@ -212,8 +184,8 @@ test_static_etag_off_sends_no_etag(void **state)
 
     bw_t_get("/noetag/data.txt", &r);
     assert_int_equal(r.status, 200);
-    bw_t_expect_header(&r, "ETag", NULL);
-    bw_t_expect_header(&r, "Last-Modified", BW_T_MTIME_HTTP);
+    bw_test_expect_header(&r, "ETag", NULL);
+    bw_test_expect_header(&r, "Last-Modified", BW_T_MTIME_HTTP);
     bw_test_response_free(&r);
 }
 
@@ -359,13 +331,13 @@ test_static_directory_without_slash_redirects(void **state)
     bw_t_get("/sub", &r);
     assert_int_equal(r.status, 301);
     snprintf(location, sizeof(location), "http://localhost:%d/sub/", bw_t_srv->port);
-    bw_t_expect_header(&r, "Location", location);
+    bw_test_expect_header(&r, "Location", location);
     bw_test_response_free(&r);
 
     bw_t_get("/sub?a=1&b=2", &r);
     assert_int_equal(r.status, 301);
     snprintf(location, sizeof(location), "http://localhost:%d/sub/?a=1&b=2", bw_t_srv->port);
-    bw_t_expect_header(&r, "Location", location);
+    bw_test_expect_header(&r, "Location", location);
     bw_test_response_free(&r);
 }
 
@@ -376,7 +348,7 @@ test_static_directory_redirect_relative_when_absolute_redirect_off(void **state)
 
     bw_t_get("/rel/sub", &r);
     assert_int_equal(r.status, 301);
-    bw_t_expect_header(&r, "Location", "/rel/sub/");
+    bw_test_expect_header(&r, "Location", "/rel/sub/");
     bw_test_response_free(&r);
 }
 
@@ -390,7 +362,7 @@ test_index_default_serves_index_html(void **state)
     bw_t_get("/", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "root index\n");
-    bw_t_expect_header(&r, "Content-Type", "text/html");
+    bw_test_expect_header(&r, "Content-Type", "text/html");
     bw_test_response_free(&r);
     bw_t_get("/sub/?x=1", &r);
     assert_int_equal(r.status, 200);

@@ -21,37 +21,7 @@
 #include "conf.h"
 #include "conf_lexer.h"
 #include "pool.h"
-
-/* ---- stderr capture ---- */
-
-static FILE *bw_test_err_file;
-static int   bw_test_err_saved = -1;
-
-static void
-bw_test_stderr_begin(void)
-{
-    fflush(stderr);
-    bw_test_err_file = tmpfile();
-    assert_non_null(bw_test_err_file);
-    bw_test_err_saved = dup(2);
-    dup2(fileno(bw_test_err_file), 2);
-}
-
-/* Restores stderr and returns what was written to it (static buffer). */
-static const char *
-bw_test_stderr_end(void)
-{
-    static char buf[8192];
-
-    fflush(stderr);
-    dup2(bw_test_err_saved, 2);
-    close(bw_test_err_saved);
-    rewind(bw_test_err_file);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, bw_test_err_file);
-    buf[n] = '\0';
-    fclose(bw_test_err_file);
-    return buf;
-}
+#include "support.h"
 
 /* ---- lexing a buffer ---- */
 

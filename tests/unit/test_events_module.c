@@ -13,6 +13,7 @@
 #include "event.h"
 #include "module.h"
 #include "pool.h"
+#include "support.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -31,9 +32,7 @@ bw_test_setup(void **state)
     (void) state;
     bw_module_init();
     memset(&bw_test_cycle, 0, sizeof(bw_test_cycle));
-    bw_test_log_file.fd = memfd_create("log", 0);
-    bw_test_log.level = BW_LOG_DEBUG;
-    bw_test_log.file = &bw_test_log_file;
+    bw_test_log_capture(&bw_test_log, &bw_test_log_file);
     bw_test_cycle.log = &bw_test_log;
     bw_test_cycle.pool = bw_pool_create(4096, &bw_test_log);
     bw_test_cycle.conf = bw_pcalloc(bw_test_cycle.pool, (bw_modules_n + 1) * sizeof(void *));
@@ -80,15 +79,6 @@ bw_test_parse(const char *text)
     bw_rc_t rc = bw_conf_parse(&cf, &name);
     bw_pool_destroy(cf.temp_pool);
     return rc;
-}
-
-static bool
-bw_test_log_has(const char *text)
-{
-    static char buf[16384];
-    ssize_t n = pread(bw_test_log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    return strstr(buf, text) != NULL;
 }
 
 static bw_event_conf_t *
@@ -154,8 +144,8 @@ test_events_duplicate_block_is_reported(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { }\nevents { }\n"), BW_ERROR);
-    assert_true(bw_test_log_has("\"events\" directive is duplicate in "));
-    assert_true(bw_test_log_has(".conf:2"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "\"events\" directive is duplicate in "));
+    assert_true(bw_test_log_has(&bw_test_log_file, ".conf:2"));
 }
 
 static void
@@ -164,7 +154,8 @@ test_events_duplicate_worker_connections_is_reported(void **state)
     (void) state;
     assert_int_equal(bw_test_parse("events { worker_connections 10; worker_connections 20; }\n"),
                      BW_ERROR);
-    assert_true(bw_test_log_has("\"worker_connections\" directive is duplicate in "));
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "\"worker_connections\" directive is duplicate in "));
 }
 
 static void
@@ -172,8 +163,8 @@ test_events_invalid_worker_connections_is_reported(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { worker_connections abc; }\n"), BW_ERROR);
-    assert_true(bw_test_log_has("[emerg]"));
-    assert_true(bw_test_log_has("invalid number \"abc\" in "));
+    assert_true(bw_test_log_has(&bw_test_log_file, "[emerg]"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "invalid number \"abc\" in "));
 }
 
 static void
@@ -181,7 +172,7 @@ test_events_unknown_event_type_is_reported(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { use kqueue; }\n"), BW_ERROR);
-    assert_true(bw_test_log_has("invalid event type \"kqueue\" in "));
+    assert_true(bw_test_log_has(&bw_test_log_file, "invalid event type \"kqueue\" in "));
 }
 
 static void
@@ -189,7 +180,8 @@ test_events_bad_debug_connection_is_reported(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { debug_connection 1.2.3.4/40; }\n"), BW_ERROR);
-    assert_true(bw_test_log_has("host not found in debug_connection \"1.2.3.4/40\" in "));
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "host not found in debug_connection \"1.2.3.4/40\" in "));
 }
 
 static void
@@ -197,8 +189,9 @@ test_events_debug_connection_low_bits_warn(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { debug_connection 10.0.0.1/8; }\n"), BW_OK);
-    assert_true(bw_test_log_has("[warn]"));
-    assert_true(bw_test_log_has("low address bits of 10.0.0.1/8 are meaningless"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "[warn]"));
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "low address bits of 10.0.0.1/8 are meaningless"));
 }
 
 static void
@@ -206,7 +199,8 @@ test_events_directive_outside_block_is_not_allowed(void **state)
 {
     (void) state;
     assert_int_equal(bw_test_parse("events { }\nworker_connections 5;\n"), BW_ERROR);
-    assert_true(bw_test_log_has("\"worker_connections\" directive is not allowed here in "));
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "\"worker_connections\" directive is not allowed here in "));
 }
 
 static void

@@ -13,6 +13,7 @@
 #include "event.h"
 #include "io.h"
 #include "pool.h"
+#include "support.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -33,9 +34,7 @@ bw_test_setup(void **state)
     int sv[2];
     (void) state;
     memset(&bw_test_cycle, 0, sizeof(bw_test_cycle));
-    bw_test_log_file.fd = memfd_create("log", 0);
-    bw_test_log.level = BW_LOG_DEBUG;
-    bw_test_log.file = &bw_test_log_file;
+    bw_test_log_capture(&bw_test_log, &bw_test_log_file);
     bw_test_cycle.log = &bw_test_log;
     bw_test_cycle.pool = bw_pool_create(4096, &bw_test_log);
     bw_test_pool = bw_pool_create(4096, &bw_test_log);

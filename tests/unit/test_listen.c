@@ -15,6 +15,7 @@
 #include "event.h"
 #include "module.h"
 #include "pool.h"
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -79,9 +80,7 @@ bw_test_setup(void **state)
 {
     (void) state;
     bw_module_init();
-    bw_test_log_file.fd = memfd_create("log", 0);
-    bw_test_log.level = BW_LOG_DEBUG;
-    bw_test_log.file = &bw_test_log_file;
+    bw_test_log_capture(&bw_test_log, &bw_test_log_file);
     bw_listening_bind_delay = 10;
     bw_test_world_init(&bw_test_a, 1);
     bw_test_world_init(&bw_test_b, 1);
@@ -99,28 +98,6 @@ bw_test_teardown(void **state)
     close(bw_test_log_file.fd);
     unsetenv("BULWARK");
     return 0;
-}
-
-static bool
-bw_test_log_has(const char *text)
-{
-    static char buf[65536];
-    ssize_t n = pread(bw_test_log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    return strstr(buf, text) != NULL;
-}
-
-static int
-bw_test_log_count(const char *text)
-{
-    static char buf[65536];
-    ssize_t n = pread(bw_test_log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    int count = 0;
-    for (char *p = strstr(buf, text); p; p = strstr(p + 1, text)) {
-        count++;
-    }
-    return count;
 }
 
 static struct sockaddr_in
@@ -328,11 +305,11 @@ test_listen_bind_in_use_retries_then_fails(void **state)
     char msg[128];
     snprintf(msg, sizeof(msg), "[emerg] %d#%d: bind() to 127.0.0.1:%u failed (98: Address "
              "already in use)", (int) getpid(), (int) getpid(), port);
-    assert_int_equal(bw_test_log_count(msg), BW_LISTENING_BIND_TRIES);
-    assert_int_equal(bw_test_log_count("try again to bind() after 10ms"),
+    assert_int_equal(bw_test_log_count(&bw_test_log_file, msg), BW_LISTENING_BIND_TRIES);
+    assert_int_equal(bw_test_log_count(&bw_test_log_file, "try again to bind() after 10ms"),
                      BW_LISTENING_BIND_TRIES - 1);
-    assert_true(bw_test_log_has("[emerg]"));
-    assert_true(bw_test_log_has("still could not bind()"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "[emerg]"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "still could not bind()"));
     /* The socket it did open was closed again. */
     assert_int_equal(bw_test_ls(&bw_test_a, 0)->fd, -1);
     close(holder);
@@ -363,7 +340,7 @@ test_listen_env_round_trip_inherits_sockets(void **state)
     char note[96];
     snprintf(note, sizeof(note), "[notice] %d#%d: using inherited sockets from \"%s\"",
              (int) getpid(), (int) getpid(), env + sizeof("BULWARK=") - 1);
-    assert_true(bw_test_log_has(note));
+    assert_true(bw_test_log_has(&bw_test_log_file, note));
 
     bw_test_add(&bw_test_b, p2);
     assert_int_equal(bw_listening_open(&bw_test_b.cycle), BW_OK);
@@ -384,7 +361,8 @@ test_listen_inherit_rejects_bad_number(void **state)
     (void) state;
     setenv("BULWARK", "x7;", 1);
     assert_int_equal(bw_listening_inherit(&bw_test_a.cycle), BW_OK);
-    assert_true(bw_test_log_has("invalid socket number \"x7;\" in BULWARK environment "
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "invalid socket number \"x7;\" in BULWARK environment "
                                 "variable, ignoring the rest of the variable"));
     bw_test_add(&bw_test_a, 0);
     assert_int_equal(bw_listening_open(&bw_test_a.cycle), BW_OK);
@@ -556,7 +534,7 @@ test_accept_exhaustion_closes_socket_then_reclaim_makes_room(void **state)
     assert_int_equal(bw_test_accepted_n, 2);
     assert_int_equal(bw_conn_stats->accepts, 3);
     assert_int_equal(bw_conn_stats->handled, 2);
-    assert_true(bw_test_log_has("3 worker_connections are not enough"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "3 worker_connections are not enough"));
     /* The refused client sees its connection closed. */
     u_char b;
     struct timeval tv = {1, 0};
@@ -572,7 +550,7 @@ test_accept_exhaustion_closes_socket_then_reclaim_makes_room(void **state)
     bw_test_accept_until(3);
     assert_int_equal(bw_test_accepted_n, 3);
     assert_int_equal(bw_test_reclaimed, 1);
-    assert_true(bw_test_log_has("reusing connections"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "reusing connections"));
     assert_true(read(c1, &b, 1) <= 0); /* the reclaimed client was closed */
     close(c1);
     close(c2);

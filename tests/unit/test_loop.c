@@ -15,6 +15,7 @@
 #include "event.h"
 #include "io.h"
 #include "pool.h"
+#include "support.h"
 
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -31,9 +32,7 @@ bw_test_setup(void **state)
 {
     (void) state;
     memset(&bw_test_cycle, 0, sizeof(bw_test_cycle));
-    bw_test_log_file.fd = memfd_create("log", 0);
-    bw_test_log.level = BW_LOG_DEBUG;
-    bw_test_log.file = &bw_test_log_file;
+    bw_test_log_capture(&bw_test_log, &bw_test_log_file);
     bw_test_cycle.log = &bw_test_log;
     bw_test_cycle.pool = bw_pool_create(4096, &bw_test_log);
     if (bw_test_cycle.pool == NULL || bw_test_log_file.fd == -1
@@ -57,16 +56,6 @@ bw_test_teardown(void **state)
     bw_pool_destroy(bw_test_cycle.pool);
     close(bw_test_log_file.fd);
     return 0;
-}
-
-/* True when the error log so far contains `text`. */
-static bool
-bw_test_log_has(const char *text)
-{
-    static char buf[65536];
-    ssize_t n = pread(bw_test_log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    return strstr(buf, text) != NULL;
 }
 
 /* A connection on one end of a new socketpair; *peer gets the other end. */
@@ -440,8 +429,8 @@ test_conn_exhaustion_returns_null_and_logs(void **state)
 
     int fd = dup(peers[0]);
     assert_null(bw_connection_get(&bw_test_cycle, fd, &bw_test_log));
-    assert_true(bw_test_log_has("[crit]"));
-    assert_true(bw_test_log_has("8 worker_connections are not enough"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "[crit]"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "8 worker_connections are not enough"));
     close(fd);
     for (int i = 0; i < BW_TEST_SLOTS; i++) {
         close(peers[i]);
@@ -481,8 +470,9 @@ test_conn_exhaustion_reclaims_oldest_reusable(void **state)
     bw_connection_t *c = bw_connection_get(&bw_test_cycle, fd, &bw_test_log);
     assert_non_null(c);
     assert_int_equal(bw_test_reclaimed, 2);
-    assert_true(bw_test_log_has("[warn]"));
-    assert_true(bw_test_log_has("8 worker_connections are not enough, reusing connections"));
+    assert_true(bw_test_log_has(&bw_test_log_file, "[warn]"));
+    assert_true(bw_test_log_has(&bw_test_log_file,
+                                "8 worker_connections are not enough, reusing connections"));
     /* The oldest reusable went first; the new connection has one of their slots. */
     assert_ptr_equal(bw_test_first_reclaimed, conns[2]);
     assert_true(c == conns[2] || c == conns[5]);

@@ -17,20 +17,12 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "support.h"
 
 #define IN(s) .in = (s), .len = sizeof(s) - 1
 #define INV   BW_HTTP_PARSE_INVALID_CHUNKED
 
 static uint64_t bw_test_rng = 0xda942042e4dd58b5ULL;
-
-static uint32_t
-bw_test_rand(void)
-{
-    bw_test_rng ^= bw_test_rng << 13;
-    bw_test_rng ^= bw_test_rng >> 7;
-    bw_test_rng ^= bw_test_rng << 17;
-    return (uint32_t) (bw_test_rng >> 16);
-}
 
 typedef struct {
     const char *in;
@@ -74,7 +66,7 @@ bw_test_ch_decode(const char *in, size_t len, int feed, bool fresh, bw_test_ch_r
         if (done == avail && avail < len) {
             size_t n = feed == BW_FEED_WHOLE ? len
                        : feed == BW_FEED_ONE ? 1
-                                             : 1 + bw_test_rand() % 11;
+                                             : 1 + bw_test_xorshift(&bw_test_rng) % 11;
             avail = bw_min(len, avail + n);
         }
         size_t  n = avail - done;

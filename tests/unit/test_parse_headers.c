@@ -17,6 +17,7 @@
 
 #include "parse.h"
 #include "pool.h"
+#include "support.h"
 
 #define IN(s) .in = (s), .len = sizeof(s) - 1
 
@@ -26,15 +27,6 @@
 #define NTOK BW_HTTP_HEADER_NOT_TOKEN
 
 static uint64_t bw_test_rng = 0x853c49e6748fea9bULL;
-
-static uint32_t
-bw_test_rand(void)
-{
-    bw_test_rng ^= bw_test_rng << 13;
-    bw_test_rng ^= bw_test_rng >> 7;
-    bw_test_rng ^= bw_test_rng << 17;
-    return (uint32_t) (bw_test_rng >> 16);
-}
 
 /* ---- whole blocks: a list of parsed fields, then the final code ---- */
 
@@ -81,7 +73,7 @@ bw_test_parse_block(const char *in, size_t len, int feed, bool move, bw_test_blo
             }
             size_t n = feed == BW_FEED_WHOLE ? len
                        : feed == BW_FEED_ONE ? 1
-                                             : 1 + bw_test_rand() % 9;
+                                             : 1 + bw_test_xorshift(&bw_test_rng) % 9;
             avail = bw_min(len, avail + n);
         }
         if (move) {

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "support.h"
 
 #define IN(s) .in = (s), .len = sizeof(s) - 1
 
@@ -43,15 +44,6 @@ typedef struct {
 } bw_test_rl_snap_t;
 
 static uint64_t bw_test_rng = 0x2545f4914f6cdd1dULL;
-
-static uint32_t
-bw_test_rand(void)
-{
-    bw_test_rng ^= bw_test_rng << 13;
-    bw_test_rng ^= bw_test_rng >> 7;
-    bw_test_rng ^= bw_test_rng << 17;
-    return (uint32_t) (bw_test_rng >> 16);
-}
 
 static void
 bw_test_str(char *dst, size_t size, const u_char *start, const u_char *end)
@@ -142,7 +134,7 @@ bw_test_chunk_one(void)
 static size_t
 bw_test_chunk_random(void)
 {
-    return 1 + bw_test_rand() % 7;
+    return 1 + bw_test_xorshift(&bw_test_rng) % 7;
 }
 
 static void

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "rbtree.h"
+#include "support.h"
 
 typedef struct {
     bw_rbtree_node_t node; /* first: a node pointer is a test_node pointer */
@@ -28,15 +29,6 @@ typedef struct {
 } bw_test_tree_t;
 
 static uint64_t bw_test_rng = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t
-bw_test_rand(void)
-{
-    bw_test_rng ^= bw_test_rng << 13;
-    bw_test_rng ^= bw_test_rng >> 7;
-    bw_test_rng ^= bw_test_rng << 17;
-    return (uint32_t) (bw_test_rng >> 16);
-}
 
 static int
 bw_test_key_cmp(const bw_test_tree_t *t, bw_rbtree_key_t a, bw_rbtree_key_t b)
@@ -150,20 +142,20 @@ bw_test_random_ops(bool timer, bw_rbtree_key_t base, uint32_t key_range)
 
     /* phase 1: insert every node (random keys, many duplicates) */
     for (size_t i = 0; i < BW_TEST_NODES; i++) {
-        nodes[i].node.key = base + bw_test_rand() % key_range;
+        nodes[i].node.key = base + bw_test_xorshift(&bw_test_rng) % key_range;
         bw_rbtree_insert(&t.tree, &nodes[i].node);
         nodes[i].in_tree = true;
         bw_test_tree_check(&t, ++in);
     }
     /* phase 2: random mix of deletes and re-inserts */
     for (size_t op = 0; op < 2 * BW_TEST_NODES; op++) {
-        bw_test_node_t *n = &nodes[bw_test_rand() % BW_TEST_NODES];
+        bw_test_node_t *n = &nodes[bw_test_xorshift(&bw_test_rng) % BW_TEST_NODES];
         if (n->in_tree) {
             bw_rbtree_delete(&t.tree, &n->node);
             n->in_tree = false;
             in--;
         } else {
-            n->node.key = base + bw_test_rand() % key_range;
+            n->node.key = base + bw_test_xorshift(&bw_test_rng) % key_range;
             bw_rbtree_insert(&t.tree, &n->node);
             n->in_tree = true;
             in++;
@@ -176,7 +168,7 @@ bw_test_random_ops(bool timer, bw_rbtree_key_t base, uint32_t key_range)
         perm[i] = i;
     }
     for (unsigned i = BW_TEST_NODES - 1; i > 0; i--) {
-        unsigned j = bw_test_rand() % (i + 1), tmp = perm[i];
+        unsigned j = bw_test_xorshift(&bw_test_rng) % (i + 1), tmp = perm[i];
         perm[i] = perm[j];
         perm[j] = tmp;
     }
@@ -312,7 +304,7 @@ test_rbtree_delete_root_repeatedly_until_empty(void **state)
     bw_test_tree_init(&t, false);
     memset(nodes, 0, sizeof(nodes));
     for (unsigned i = 0; i < 1000; i++) {
-        nodes[i].node.key = bw_test_rand() % 5000;
+        nodes[i].node.key = bw_test_xorshift(&bw_test_rng) % 5000;
         bw_rbtree_insert(&t.tree, &nodes[i].node);
     }
     for (size_t left = 1000; left > 0; left--) {
@@ -334,7 +326,7 @@ test_rbtree_delete_min_in_order_like_timer_expiry(void **state)
     bw_test_tree_init(&t, true);
     memset(nodes, 0, sizeof(nodes));
     for (unsigned i = 0; i < 2000; i++) {
-        nodes[i].node.key = (bw_rbtree_key_t) -1000 + bw_test_rand() % 2000;
+        nodes[i].node.key = (bw_rbtree_key_t) -1000 + bw_test_xorshift(&bw_test_rng) % 2000;
         bw_rbtree_insert(&t.tree, &nodes[i].node);
     }
     bw_rbtree_key_t last = (bw_rbtree_key_t) -1000;
@@ -399,7 +391,7 @@ test_rbtree_spare_data_byte_survives_rebalancing(void **state)
     bw_test_tree_init(&t, false);
     memset(nodes, 0, sizeof(nodes));
     for (unsigned i = 0; i < 500; i++) {
-        nodes[i].node.key = bw_test_rand() % 100;
+        nodes[i].node.key = bw_test_xorshift(&bw_test_rng) % 100;
         bw_rbtree_insert(&t.tree, &nodes[i].node);
         nodes[i].node.data = (u_char) i;
     }

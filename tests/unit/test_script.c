@@ -21,63 +21,36 @@
 #include "script.h"
 #include "variables.h"
 
-#define BW_TS_CONFS 64
+#include "http_conf.h"
 
 typedef struct {
-    bw_pool_t               *pool;
-    bw_conf_t                cf;
-    bw_conf_ctx_t            ctx;
-    void                    *main_conf[BW_TS_CONFS];
-    void                    *srv_conf[BW_TS_CONFS];
-    void                    *loc_conf[BW_TS_CONFS];
-    bw_http_core_main_conf_t cmcf;
-    bw_http_core_srv_conf_t  cscf;
-    bw_http_core_loc_conf_t  clcf;
+    bw_test_http_conf_t      hc;
     bw_log_t                 log;
     bw_connection_t          c;
     bw_http_request_t        r;
 } bw_ts_t;
-
-static bw_str_t
-bw_ts_str(const char *s)
-{
-    bw_str_t v = { strlen(s), (u_char *) s };
-    return v;
-}
 
 static int
 bw_ts_setup(void **state)
 {
     bw_ts_t *t = calloc(1, sizeof(bw_ts_t));
     assert_non_null(t);
-    assert_true(bw_http_core_module.index < BW_TS_CONFS);
-    t->pool = bw_pool_create(4096, &bw_log_stderr_log);
-    t->cf.pool = t->pool;
-    t->cf.temp_pool = t->pool;
-    t->cf.log = &bw_log_stderr_log;
-    t->cf.ctx = &t->ctx;
-    t->cf.ctx_type = BW_CTX_HTTP;
-    t->ctx.main_conf = t->main_conf;
-    t->ctx.srv_conf = t->srv_conf;
-    t->ctx.loc_conf = t->loc_conf;
-    t->main_conf[bw_http_core_module.index] = &t->cmcf;
-    t->srv_conf[bw_http_core_module.index] = &t->cscf;
-    t->loc_conf[bw_http_core_module.index] = &t->clcf;
-    assert_int_equal(bw_http_variables_add_core_vars(&t->cf), BW_OK);
+    bw_test_http_conf_init(&t->hc);
+    assert_int_equal(bw_http_variables_add_core_vars(&t->hc.cf), BW_OK);
 
     t->log = bw_log_stderr_log;
     t->c.log = &t->log;
     t->c.fd = -1;
-    t->c.addr_text = bw_ts_str("127.0.0.1");
-    t->r.pool = t->pool;
+    t->c.addr_text = bw_test_cstr("127.0.0.1");
+    t->r.pool = t->hc.pool;
     t->r.connection = &t->c;
     t->r.main = &t->r;
-    t->r.main_conf = t->main_conf;
-    t->r.srv_conf = t->srv_conf;
-    t->r.loc_conf = t->loc_conf;
-    t->r.uri = bw_ts_str("/dir/file.txt");
-    t->r.args = bw_ts_str("a=1");
-    assert_int_equal(bw_array_init(&t->r.headers_in.headers, t->pool, 4,
+    t->r.main_conf = t->hc.main_conf;
+    t->r.srv_conf = t->hc.srv_conf;
+    t->r.loc_conf = t->hc.loc_conf;
+    t->r.uri = bw_test_cstr("/dir/file.txt");
+    t->r.args = bw_test_cstr("a=1");
+    assert_int_equal(bw_array_init(&t->r.headers_in.headers, t->hc.pool, 4,
                                    sizeof(bw_http_header_t)), BW_OK);
     *state = t;
     return 0;
@@ -87,7 +60,7 @@ static int
 bw_ts_teardown(void **state)
 {
     bw_ts_t *t = *state;
-    bw_pool_destroy(t->pool);
+    bw_pool_destroy(t->hc.pool);
     free(t);
     return 0;
 }
@@ -95,9 +68,9 @@ bw_ts_teardown(void **state)
 static bw_http_complex_value_t *
 bw_ts_compile(bw_ts_t *t, const char *text)
 {
-    bw_str_t                 s = bw_ts_str(text);
+    bw_str_t                 s = bw_test_cstr(text);
     bw_http_complex_value_t *cv = NULL;
-    assert_int_equal(bw_http_compile_complex_value(&t->cf, &s, &cv), BW_OK);
+    assert_int_equal(bw_http_compile_complex_value(&t->hc.cf, &s, &cv), BW_OK);
     assert_non_null(cv);
     return cv;
 }
@@ -118,9 +91,9 @@ bw_ts_eval(bw_ts_t *t, bw_http_complex_value_t *cv, unsigned flags)
 static void
 bw_ts_match(bw_ts_t *t, const char *pattern, const char *subject)
 {
-    bw_str_t    p = bw_ts_str(pattern), subj = bw_ts_str(subject);
-    bw_str_t   *s = bw_pstrdup(t->pool, &subj);
-    bw_regex_t *re = bw_http_regex_compile(&t->cf, &p, false);
+    bw_str_t    p = bw_test_cstr(pattern), subj = bw_test_cstr(subject);
+    bw_str_t   *s = bw_pstrdup(t->hc.pool, &subj);
+    bw_regex_t *re = bw_http_regex_compile(&t->hc.cf, &p, false);
     assert_non_null(re);
     assert_non_null(s);
     assert_int_equal(bw_regex_exec_request(&t->r, re, s), BW_OK);
@@ -130,24 +103,14 @@ bw_ts_match(bw_ts_t *t, const char *pattern, const char *subject)
 static const char *
 bw_ts_compile_error(bw_ts_t *t, const char *text)
 {
-    static char              buf[1024];
-    bw_str_t                 s = bw_ts_str(text);
+    bw_str_t                 s = bw_test_cstr(text);
     bw_http_complex_value_t *cv = NULL;
-    FILE                    *f = tmpfile();
-    int                      saved = dup(2);
 
-    assert_non_null(f);
-    fflush(stderr);
-    dup2(fileno(f), 2);
-    bw_rc_t rc = bw_http_compile_complex_value(&t->cf, &s, &cv);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    bw_test_stderr_begin();
+    bw_rc_t     rc = bw_http_compile_complex_value(&t->hc.cf, &s, &cv);
+    const char *out = bw_test_stderr_end();
     assert_int_equal(rc, BW_ERROR);
-    return buf;
+    return out;
 }
 
 /* ---- compiling ---- */
@@ -218,13 +181,13 @@ test_script_dollar_zero_and_braced_digit_are_variable_names(void **state)
     bw_http_complex_value_t *cv = bw_ts_compile(t, "$0${2}");
     assert_int_equal(cv->ops[0].type, BW_HTTP_SCRIPT_VARIABLE);
     assert_int_equal(cv->ops[1].type, BW_HTTP_SCRIPT_VARIABLE);
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_ERROR); /* unknown "0" */
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_ERROR); /* unknown "0" */
 }
 
 static void
 test_script_variables_count_counts_dollars(void **state)
 {
-    bw_str_t a = bw_ts_str("no vars"), b = bw_ts_str("$a$b${c}");
+    bw_str_t a = bw_test_cstr("no vars"), b = bw_test_cstr("$a$b${c}");
     assert_int_equal(bw_http_script_variables_count(&a), 0);
     assert_int_equal(bw_http_script_variables_count(&b), 3);
 }
@@ -237,7 +200,7 @@ test_script_evaluates_variables_and_literals(void **state)
     bw_ts_t                 *t = *state;
     bw_http_complex_value_t *cv = bw_ts_compile(t, "[$uri|$args|${uri}x|$is_args|$arg_none]");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_ts_eval(t, cv, 0), "[/dir/file.txt|a=1|/dir/file.txtx|?|]");
 }
 
@@ -247,7 +210,7 @@ test_script_captures_single_digit_and_missing_empty(void **state)
     bw_ts_t                 *t = *state;
     bw_http_complex_value_t *cv = bw_ts_compile(t, "$1-$2-$9-$10");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_ts_eval(t, cv, 0), "---0"); /* no match yet */
     bw_ts_match(t, "^/(\\w+)/(\\w+)", "/dir/file.txt");
     assert_string_equal(bw_ts_eval(t, cv, 0), "dir-file--dir0");
@@ -259,7 +222,7 @@ test_script_escape_flag_escapes_captures_only(void **state)
     bw_ts_t                 *t = *state;
     bw_http_complex_value_t *cv = bw_ts_compile(t, "v= $1&");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     bw_ts_match(t, "^/(.*)$", "/a b&c+d");
     assert_string_equal(bw_ts_eval(t, cv, 0), "v= a b&c+d&");
     assert_string_equal(bw_ts_eval(t, cv, BW_HTTP_SCRIPT_ESCAPE_CAPTURES), "v= a%20b%26c%2Bd&");
@@ -277,7 +240,7 @@ test_script_long_values_use_the_pool(void **state)
     }
     bw_http_complex_value_t *cv = bw_ts_compile(t, text);
     assert_true(cv->nops > 16);
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_ts_eval(t, cv, 0), expect);
 }
 
@@ -297,14 +260,14 @@ static void
 test_script_nocacheable_variable_is_read_once_per_evaluation(void **state)
 {
     bw_ts_t *t = *state;
-    bw_str_t name = bw_ts_str("tick");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_NOCACHEABLE);
+    bw_str_t name = bw_test_cstr("tick");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_NOCACHEABLE);
     assert_non_null(v);
     v->get = bw_ts_tick;
     bw_http_complex_value_t *cv = bw_ts_compile(t, "$tick/$tick");
 
     bw_ts_ticks = 0;
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_ts_eval(t, cv, 0), "t1/t1");
     assert_string_equal(bw_ts_eval(t, cv, 0), "t2/t2");
 }
@@ -315,7 +278,7 @@ static bw_regex_t *bw_ts_side_re;
 static bw_rc_t
 bw_ts_side(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
 {
-    bw_str_t  subj = bw_ts_str("/longer-capture");
+    bw_str_t  subj = bw_test_cstr("/longer-capture");
     bw_str_t *s = bw_pstrdup(r->pool, &subj);
     if (s == NULL || bw_regex_exec_request(r, bw_ts_side_re, s) != BW_OK) {
         return BW_ERROR;
@@ -329,15 +292,15 @@ static void
 test_script_side_effects_cannot_desynchronise_the_passes(void **state)
 {
     bw_ts_t *t = *state;
-    bw_str_t name = bw_ts_str("side"), pattern = bw_ts_str("^/(.*)$");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_NOCACHEABLE);
+    bw_str_t name = bw_test_cstr("side"), pattern = bw_test_cstr("^/(.*)$");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_NOCACHEABLE);
     assert_non_null(v);
     v->get = bw_ts_side;
-    bw_ts_side_re = bw_http_regex_compile(&t->cf, &pattern, false);
+    bw_ts_side_re = bw_http_regex_compile(&t->hc.cf, &pattern, false);
     assert_non_null(bw_ts_side_re);
     bw_http_complex_value_t *cv = bw_ts_compile(t, "$1:$side:$1");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     bw_ts_match(t, "^/(\\w)", "/a");
     assert_string_equal(bw_ts_eval(t, cv, 0), "a:X:longer-capture");
 }

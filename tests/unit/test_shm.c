@@ -21,6 +21,7 @@
 #include "array.h"
 #include "pool.h"
 #include "shm.h"
+#include "support.h"
 
 static int bw_test_tag_a, bw_test_tag_b; /* owner identities */
 
@@ -37,11 +38,7 @@ bw_test_cycle_create(void)
     bw_test_cycle_t *tc = calloc(1, sizeof(bw_test_cycle_t));
     tc->cycle.pool = bw_pool_create(BW_POOL_DEFAULT_SIZE, NULL);
     assert_non_null(tc->cycle.pool);
-    FILE *f = tmpfile();
-    tc->log_file.fd = dup(fileno(f));
-    fclose(f);
-    tc->log.level = BW_LOG_DEBUG;
-    tc->log.file = &tc->log_file;
+    bw_test_log_capture(&tc->log, &tc->log_file);
     tc->cycle.log = &tc->log;
     return tc;
 }
@@ -53,15 +50,6 @@ bw_test_cycle_destroy(bw_test_cycle_t *tc)
     bw_pool_destroy(tc->cycle.pool);
     close(tc->log_file.fd);
     free(tc);
-}
-
-static const char *
-bw_test_log_text(bw_test_cycle_t *tc)
-{
-    static char buf[8192];
-    ssize_t n = pread(tc->log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    return buf;
 }
 
 static bw_shm_zone_t *
@@ -238,7 +226,7 @@ test_shm_zone_only_referenced_is_zero_size_error(void **state)
 
     assert_int_equal(bw_shm_zones_check(&tc->cycle), BW_ERROR);
     assert_int_equal(bw_shm_zones_create(&tc->cycle, NULL), BW_ERROR);
-    const char *log = bw_test_log_text(tc);
+    const char *log = bw_test_log_text(&tc->log_file);
     assert_non_null(strstr(log, "[emerg]"));
     assert_non_null(strstr(log, "zero size shared memory zone \"two\""));
     assert_non_null(strstr(log, "zero size shared memory zone \"three\""));
@@ -482,8 +470,8 @@ test_shm_zones_force_unlock_releases_dead_workers_lock(void **state)
     char expect[128];
     snprintf(expect, sizeof(expect), "[alert] %d#%d: shared memory zone \"held\" was locked by %d",
              (int) getpid(), (int) getpid(), (int) pid);
-    assert_non_null(strstr(bw_test_log_text(tc), expect));
-    assert_null(strstr(bw_test_log_text(tc), "\"idle\""));
+    assert_non_null(strstr(bw_test_log_text(&tc->log_file), expect));
+    assert_null(strstr(bw_test_log_text(&tc->log_file), "\"idle\""));
 
     /* the zone is usable again */
     void *p = bw_slab_alloc(bw_shm_zone_pool(held), 64);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "slab.h"
+#include "support.h"
 
 #define BW_TEST_ZONE_SIZE (1024 * 1024)
 
@@ -46,11 +47,7 @@ bw_test_setup(void **state)
     bw_test_zone_t *z = calloc(1, sizeof(bw_test_zone_t));
     z->size = BW_TEST_ZONE_SIZE;
     z->pool = bw_test_pool_map(z->size);
-    FILE *f = tmpfile();
-    z->log_file.fd = dup(fileno(f));
-    fclose(f);
-    z->log.level = BW_LOG_DEBUG;
-    z->log.file = &z->log_file;
+    bw_test_log_capture(&z->log, &z->log_file);
     bw_slab_log = &z->log;
     *state = z;
     return 0;
@@ -65,16 +62,6 @@ bw_test_teardown(void **state)
     close(z->log_file.fd);
     free(z);
     return 0;
-}
-
-/* The slab log written so far, NUL-terminated, in a static buffer. */
-static const char *
-bw_test_log_text(bw_test_zone_t *z)
-{
-    static char buf[16384];
-    ssize_t n = pread(z->log_file.fd, buf, sizeof(buf) - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    return buf;
 }
 
 static size_t
@@ -196,7 +183,7 @@ test_slab_every_slot_size_class(void **state)
         bw_test_class_fill(z->pool, class / 2 + 1, per_page + 1);
         bw_test_assert_pristine(z->pool);
     }
-    assert_int_equal(bw_test_count(bw_test_log_text(z), "["), 0);
+    assert_int_equal(bw_test_log_count(&z->log_file, "["), 0);
 }
 
 static void
@@ -340,7 +327,7 @@ test_slab_exhaustion_is_logged_once_per_zone(void **state)
     assert_null(bw_slab_alloc(pool, 16));
     bw_slab_free(pool, p);
 
-    const char *log = bw_test_log_text(z);
+    const char *log = bw_test_log_text(&z->log_file);
     assert_int_equal(bw_test_count(log, "[crit]"), 1);
     assert_non_null(strstr(log, "in shared memory zone \"test\""));
 
@@ -349,7 +336,7 @@ test_slab_exhaustion_is_logged_once_per_zone(void **state)
     quiet->log_nomem = false;
     assert_null(bw_slab_alloc(quiet, 1024 * 1024));
     assert_int_equal(quiet->page_fails, 1);
-    assert_int_equal(bw_test_count(bw_test_log_text(z), "[crit]"), 1);
+    assert_int_equal(bw_test_log_count(&z->log_file, "[crit]"), 1);
     munmap(quiet, 64 * 1024);
 }
 
@@ -381,7 +368,7 @@ test_slab_invalid_frees_are_logged_and_ignored(void **state)
     bw_slab_free(pool, tiny - 64);                   /* the 8-byte page's bitmap */
     bw_slab_free(pool, NULL);                        /* allowed, silent */
 
-    const char *log = bw_test_log_text(z);
+    const char *log = bw_test_log_text(&z->log_file);
     assert_int_equal(bw_test_count(log, "[alert]"), 8);
     assert_int_equal(bw_test_count(log, "slot is already free"), 1);
     assert_int_equal(bw_test_count(log, "pointer into the middle of a slot"), 1);
@@ -397,7 +384,7 @@ test_slab_invalid_frees_are_logged_and_ignored(void **state)
 
     bw_slab_free(pool, run);
     bw_slab_free(pool, run); /* double free of a run: its page is free now */
-    assert_int_equal(bw_test_count(bw_test_log_text(z), "page is already free"), 2);
+    assert_int_equal(bw_test_log_count(&z->log_file, "page is already free"), 2);
     bw_slab_free(pool, keep);
     bw_slab_free(pool, tiny);
     bw_test_assert_pristine(pool);
@@ -588,7 +575,7 @@ test_slab_concurrent_processes_do_not_corrupt_each_other(void **state)
         reqs += pool->stats[c].reqs;
     }
     assert_true(reqs >= BW_TEST_PROCS * BW_TEST_ITERS / 2);
-    assert_int_equal(bw_test_count(bw_test_log_text(z), "["), 0);
+    assert_int_equal(bw_test_log_count(&z->log_file, "["), 0);
     munmap(pool, size);
 }
 

@@ -24,60 +24,15 @@
 #include "script.h"
 #include "variables.h"
 
-#define BW_TV_CONFS 64
+#include "http_conf.h"
 
 typedef struct {
-    bw_pool_t               *pool;
-    bw_conf_t                cf;
-    bw_conf_ctx_t            ctx;
-    void                    *main_conf[BW_TV_CONFS];
-    void                    *srv_conf[BW_TV_CONFS];
-    void                    *loc_conf[BW_TV_CONFS];
-    bw_http_core_main_conf_t cmcf;
-    bw_http_core_srv_conf_t  cscf;
-    bw_http_core_loc_conf_t  clcf;
+    bw_test_http_conf_t      hc;
     bw_log_t                 log;
     bw_connection_t          c;
     struct sockaddr_in       peer;
     bw_http_request_t        r;
 } bw_tv_t;
-
-static bw_str_t
-bw_tv_str(const char *s)
-{
-    bw_str_t v = { strlen(s), (u_char *) s };
-    return v;
-}
-
-/* ---- stderr capture, to check messages word for word ---- */
-
-static int  bw_tv_saved_fd = -1;
-static FILE *bw_tv_capture_file;
-
-static void
-bw_tv_capture_begin(void)
-{
-    fflush(stderr);
-    bw_tv_capture_file = tmpfile();
-    assert_non_null(bw_tv_capture_file);
-    bw_tv_saved_fd = dup(2);
-    dup2(fileno(bw_tv_capture_file), 2);
-}
-
-/* Ends the capture; returns what was written (static buffer). */
-static const char *
-bw_tv_capture_end(void)
-{
-    static char buf[4096];
-    fflush(stderr);
-    dup2(bw_tv_saved_fd, 2);
-    close(bw_tv_saved_fd);
-    rewind(bw_tv_capture_file);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, bw_tv_capture_file);
-    buf[n] = '\0';
-    fclose(bw_tv_capture_file);
-    return buf;
-}
 
 /* ---- the fixture: a configuration and one request ---- */
 
@@ -86,23 +41,11 @@ bw_tv_setup(void **state)
 {
     bw_tv_t *t = calloc(1, sizeof(bw_tv_t));
     assert_non_null(t);
-    assert_true(bw_http_core_module.index < BW_TV_CONFS);
-    t->pool = bw_pool_create(4096, &bw_log_stderr_log);
-    t->cf.pool = t->pool;
-    t->cf.temp_pool = t->pool;
-    t->cf.log = &bw_log_stderr_log;
-    t->cf.ctx = &t->ctx;
-    t->cf.ctx_type = BW_CTX_HTTP;
-    t->ctx.main_conf = t->main_conf;
-    t->ctx.srv_conf = t->srv_conf;
-    t->ctx.loc_conf = t->loc_conf;
-    t->main_conf[bw_http_core_module.index] = &t->cmcf;
-    t->srv_conf[bw_http_core_module.index] = &t->cscf;
-    t->loc_conf[bw_http_core_module.index] = &t->clcf;
-    t->cscf.server_name = bw_tv_str("primary.test");
-    t->cscf.ctx = &t->ctx;
-    t->clcf.root = bw_tv_str("/srv/www");
-    assert_int_equal(bw_http_variables_add_core_vars(&t->cf), BW_OK);
+    bw_test_http_conf_init(&t->hc);
+    t->hc.cscf.server_name = bw_test_cstr("primary.test");
+    t->hc.cscf.ctx = &t->hc.ctx;
+    t->hc.clcf.root = bw_test_cstr("/srv/www");
+    assert_int_equal(bw_http_variables_add_core_vars(&t->hc.cf), BW_OK);
 
     t->log = bw_log_stderr_log;
     t->peer.sin_family = AF_INET;
@@ -110,32 +53,32 @@ bw_tv_setup(void **state)
     t->peer.sin_addr.s_addr = htonl(0x7f000001);
     t->c.sockaddr = (struct sockaddr *) &t->peer;
     t->c.socklen = sizeof(t->peer);
-    t->c.addr_text = bw_tv_str("127.0.0.1");
+    t->c.addr_text = bw_test_cstr("127.0.0.1");
     t->c.log = &t->log;
     t->c.fd = -1;
     t->c.number = 7;
     t->c.requests = 3;
 
     bw_http_request_t *r = &t->r;
-    r->pool = t->pool;
+    r->pool = t->hc.pool;
     r->connection = &t->c;
     r->main = r;
-    r->main_conf = t->main_conf;
-    r->srv_conf = t->srv_conf;
-    r->loc_conf = t->loc_conf;
-    r->uri = bw_tv_str("/a/b.html");
-    r->args = bw_tv_str("x=1&y=&z&X=9");
-    r->unparsed_uri = bw_tv_str("/a/b.html?x=1&y=&z&X=9");
-    r->request_line = bw_tv_str("GET /a/b.html?x=1&y=&z&X=9 HTTP/1.1");
-    r->method_name = bw_tv_str("GET");
-    r->http_protocol = bw_tv_str("HTTP/1.1");
+    r->main_conf = t->hc.main_conf;
+    r->srv_conf = t->hc.srv_conf;
+    r->loc_conf = t->hc.loc_conf;
+    r->uri = bw_test_cstr("/a/b.html");
+    r->args = bw_test_cstr("x=1&y=&z&X=9");
+    r->unparsed_uri = bw_test_cstr("/a/b.html?x=1&y=&z&X=9");
+    r->request_line = bw_test_cstr("GET /a/b.html?x=1&y=&z&X=9 HTTP/1.1");
+    r->method_name = bw_test_cstr("GET");
+    r->http_protocol = bw_test_cstr("HTTP/1.1");
     r->http_version = 1001;
     r->headers_in.content_length_n = -1;
     r->headers_out.content_length_n = -1;
     r->headers_out.last_modified_time = -1;
-    assert_int_equal(bw_array_init(&r->headers_in.headers, t->pool, 8, sizeof(bw_http_header_t)),
+    assert_int_equal(bw_array_init(&r->headers_in.headers, t->hc.pool, 8, sizeof(bw_http_header_t)),
                      BW_OK);
-    assert_int_equal(bw_array_init(&r->headers_out.headers, t->pool, 8,
+    assert_int_equal(bw_array_init(&r->headers_out.headers, t->hc.pool, 8,
                                    sizeof(bw_http_header_t)), BW_OK);
     *state = t;
     return 0;
@@ -145,7 +88,7 @@ static int
 bw_tv_teardown(void **state)
 {
     bw_tv_t *t = *state;
-    bw_pool_destroy(t->pool);
+    bw_pool_destroy(t->hc.pool);
     free(t);
     return 0;
 }
@@ -157,16 +100,16 @@ bw_tv_header(bw_array_t *headers, const char *name, const char *value)
     assert_non_null(h);
     memset(h, 0, sizeof(*h));
     h->hash = 1;
-    h->key = bw_tv_str(name);
-    h->value = bw_tv_str(value);
+    h->key = bw_test_cstr(name);
+    h->value = bw_test_cstr(value);
     return h;
 }
 
 static bw_int_t
 bw_tv_index(bw_tv_t *t, const char *name)
 {
-    bw_str_t n = bw_tv_str(name);
-    bw_int_t i = bw_http_get_variable_index(&t->cf, &n);
+    bw_str_t n = bw_test_cstr(name);
+    bw_int_t i = bw_http_get_variable_index(&t->hc.cf, &n);
     assert_true(i >= 0);
     return i;
 }
@@ -193,24 +136,24 @@ static void
 test_variables_duplicate_builtin_is_refused_with_nginx_message(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("uri");
+    bw_str_t name = bw_test_cstr("uri");
 
-    bw_tv_capture_begin();
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_CHANGEABLE);
-    const char *out = bw_tv_capture_end();
+    bw_test_stderr_begin();
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_CHANGEABLE);
+    const char *out = bw_test_stderr_end();
     assert_null(v);
     assert_non_null(strstr(out, "[emerg] the duplicate \"uri\" variable"));
-    assert_int_equal(t->cf.errors, 1);
+    assert_int_equal(t->hc.cf.errors, 1);
 }
 
 static void
 test_variables_changeable_redeclaration_returns_same_variable(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t a = bw_tv_str("Foo"), b = bw_tv_str("foo");
+    bw_str_t a = bw_test_cstr("Foo"), b = bw_test_cstr("foo");
 
-    bw_http_variable_t *v1 = bw_http_add_variable(&t->cf, &a, BW_HTTP_VAR_CHANGEABLE);
-    bw_http_variable_t *v2 = bw_http_add_variable(&t->cf, &b, BW_HTTP_VAR_CHANGEABLE);
+    bw_http_variable_t *v1 = bw_http_add_variable(&t->hc.cf, &a, BW_HTTP_VAR_CHANGEABLE);
+    bw_http_variable_t *v2 = bw_http_add_variable(&t->hc.cf, &b, BW_HTTP_VAR_CHANGEABLE);
     assert_non_null(v1);
     assert_ptr_equal(v1, v2);
     assert_int_equal(v1->name.len, 3);
@@ -226,7 +169,7 @@ test_variables_index_is_case_insensitive_and_stable(void **state)
     bw_int_t c = bw_tv_index(t, "uri");
     assert_int_equal(a, b);
     assert_int_not_equal(a, c);
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, a), "/a/b.html?x=1&y=&z&X=9");
     assert_true(bw_http_variables_count() >= 2);
 }
@@ -235,11 +178,11 @@ static void
 test_variables_empty_name_reports_invalid_variable_name(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t empty = bw_tv_str("");
+    bw_str_t empty = bw_test_cstr("");
 
-    bw_tv_capture_begin();
-    bw_int_t i = bw_http_get_variable_index(&t->cf, &empty);
-    const char *out = bw_tv_capture_end();
+    bw_test_stderr_begin();
+    bw_int_t i = bw_http_get_variable_index(&t->hc.cf, &empty);
+    const char *out = bw_test_stderr_end();
     assert_int_equal(i, -1);
     assert_non_null(strstr(out, "invalid variable name \"$\""));
 }
@@ -248,22 +191,22 @@ static void
 test_variables_unknown_name_fails_init_vars_without_position(void **state)
 {
     bw_tv_t       *t = *state;
-    bw_conf_file_t file = { .name = bw_tv_str("/x.conf"), .line = 9 };
+    bw_conf_file_t file = { .name = bw_test_cstr("/x.conf"), .line = 9 };
 
     bw_tv_index(t, "no_such_thing");
-    t->cf.file = &file;
-    bw_tv_capture_begin();
-    bw_rc_t rc = bw_http_variables_init_vars(&t->cf);
-    const char *out = bw_tv_capture_end();
+    t->hc.cf.file = &file;
+    bw_test_stderr_begin();
+    bw_rc_t rc = bw_http_variables_init_vars(&t->hc.cf);
+    const char *out = bw_test_stderr_end();
     assert_int_equal(rc, BW_ERROR);
     assert_non_null(strstr(out, "[emerg] unknown \"no_such_thing\" variable\n"));
-    assert_ptr_equal(t->cf.file, &file);
+    assert_ptr_equal(t->hc.cf.file, &file);
 }
 
 static void
 test_variables_name_validity(void **state)
 {
-    bw_str_t ok = bw_tv_str("a_Z9"), bad = bw_tv_str("a-b"), empty = bw_tv_str("");
+    bw_str_t ok = bw_test_cstr("a_Z9"), bad = bw_test_cstr("a-b"), empty = bw_test_cstr("");
     assert_true(bw_http_variable_name_valid(&ok));
     assert_false(bw_http_variable_name_valid(&bad));
     assert_false(bw_http_variable_name_valid(&empty));
@@ -285,7 +228,7 @@ test_variables_http_prefix_reads_headers_and_joins_repeats(void **state)
     bw_tv_header(&t->r.headers_in.headers, "x-forwarded-for", "2.2.2.2");
     bw_tv_header(&t->r.headers_in.headers, "Cookie", "a=1");
     bw_tv_header(&t->r.headers_in.headers, "Cookie", "b=2");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, ua), "UA/1");
     assert_string_equal(bw_tv_value(t, xf), "1.1.1.1, 2.2.2.2");
     assert_string_equal(bw_tv_value(t, ck), "a=1; b=2");
@@ -304,7 +247,7 @@ test_variables_cookie_parsing_matches_nginx(void **state)
     /* what nginx answers for these two header lines */
     bw_tv_header(&t->r.headers_in.headers, "Cookie", "a=1, b=2 ;c = 3");
     bw_tv_header(&t->r.headers_in.headers, "Cookie", "b=4; a=5");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, a), "1, b=2 ");
     assert_string_equal(bw_tv_value(t, b), "2 ");
     assert_string_equal(bw_tv_value(t, c), "3");
@@ -320,12 +263,12 @@ test_variables_arg_takes_first_match_case_insensitively(void **state)
     bw_int_t z = bw_tv_index(t, "arg_z");
     bw_int_t q = bw_tv_index(t, "arg_q");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, x), "1");
     assert_string_equal(bw_tv_value(t, y), "");
     assert_string_equal(bw_tv_value(t, z), "<nf>"); /* "z" without '=' */
     assert_string_equal(bw_tv_value(t, q), "<nf>");
-    t->r.args = bw_tv_str("X=9&x=1");
+    t->r.args = bw_test_cstr("X=9&x=1");
     assert_string_equal(bw_tv_value(t, x), "9"); /* NOCACHEABLE: follows the new args */
 }
 
@@ -341,7 +284,7 @@ test_variables_request_line_values(void **state)
     bw_int_t method = bw_tv_index(t, "request_method");
     bw_int_t proto = bw_tv_index(t, "server_protocol");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, uri), "/a/b.html");
     assert_string_equal(bw_tv_value(t, doc), "/a/b.html");
     assert_string_equal(bw_tv_value(t, args), "x=1&y=&z&X=9");
@@ -360,13 +303,13 @@ test_variables_host_prefers_request_then_server_name(void **state)
     bw_tv_t *t = *state;
     bw_int_t host = bw_tv_index(t, "host"), sn = bw_tv_index(t, "server_name");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, host), "primary.test");
     assert_string_equal(bw_tv_value(t, sn), "primary.test");
 
     /* a second request on the same configuration, with a Host header */
     t->r.variables = NULL;
-    t->r.headers_in.server = bw_tv_str("other.test");
+    t->r.headers_in.server = bw_test_cstr("other.test");
     assert_string_equal(bw_tv_value(t, host), "other.test");
     assert_string_equal(bw_tv_value(t, sn), "primary.test");
 }
@@ -382,7 +325,7 @@ test_variables_connection_values(void **state)
     bw_int_t scheme = bw_tv_index(t, "scheme"), https = bw_tv_index(t, "https");
     bw_int_t pipe = bw_tv_index(t, "pipe");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, ra), "127.0.0.1");
     assert_string_equal(bw_tv_value(t, rp), "54321");
     bw_http_variable_value_t *v = bw_http_get_indexed_variable(&t->r, (bw_uint_t) bin);
@@ -404,7 +347,7 @@ test_variables_status_and_versions(void **state)
     bw_int_t nv = bw_tv_index(t, "nginx_version");
     bw_int_t bv = bw_tv_index(t, "bulwark_version");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, status), "000");
     t->r.headers_out.status = 200;
     assert_string_equal(bw_tv_value(t, status), "200");
@@ -421,7 +364,7 @@ test_variables_request_id_is_32_hex_and_stable(void **state)
     bw_int_t id = bw_tv_index(t, "request_id");
     char     first[64];
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     snprintf(first, sizeof(first), "%s", bw_tv_value(t, id));
     assert_int_equal(strlen(first), 32);
     assert_int_equal(strspn(first, "0123456789abcdef"), 32);
@@ -435,7 +378,7 @@ test_variables_remote_user_from_basic_auth(void **state)
     bw_tv_t *t = *state;
     bw_int_t user = bw_tv_index(t, "remote_user");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, user), "<nf>");
     t->r.variables = NULL;
     /* "alice:secret" */
@@ -453,10 +396,10 @@ test_variables_sent_http_reads_response_headers(void **state)
     bw_int_t xa = bw_tv_index(t, "sent_http_x_a");
     bw_int_t conn = bw_tv_index(t, "sent_http_connection");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, ct), "<nf>");
-    t->r.headers_out.content_type = bw_tv_str("text/html");
-    t->r.headers_out.charset = bw_tv_str("utf-8");
+    t->r.headers_out.content_type = bw_test_cstr("text/html");
+    t->r.headers_out.charset = bw_test_cstr("utf-8");
     t->r.headers_out.content_length_n = 12;
     bw_tv_header(&t->r.headers_out.headers, "X-A", "1");
     bw_http_header_t *gone = bw_tv_header(&t->r.headers_out.headers, "X-A", "deleted");
@@ -472,13 +415,13 @@ static void
 test_variables_limit_rate_is_settable(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("limit_rate");
+    bw_str_t name = bw_test_cstr("limit_rate");
     bw_int_t lr = bw_tv_index(t, "limit_rate");
 
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
-    t->clcf.limit_rate = 100;
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
+    t->hc.clcf.limit_rate = 100;
     assert_string_equal(bw_tv_value(t, lr), "100");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_CHANGEABLE);
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_CHANGEABLE);
     assert_non_null(v);
     assert_non_null(v->set);
     bw_http_variable_value_t value = { .data = (u_char *) "2k", .len = 2, .valid = 1 };
@@ -506,14 +449,14 @@ static void
 test_variables_cacheable_value_is_computed_once(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("counted");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, 0);
+    bw_str_t name = bw_test_cstr("counted");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, 0);
     assert_non_null(v);
     v->get = bw_tv_counter;
     bw_int_t i = bw_tv_index(t, "counted");
 
     bw_tv_calls = 0;
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, i), "1");
     assert_string_equal(bw_tv_value(t, i), "1");
     assert_int_equal(bw_tv_calls, 1);
@@ -523,14 +466,14 @@ static void
 test_variables_nocacheable_value_is_recomputed_when_flushed(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("ticks");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_NOCACHEABLE);
+    bw_str_t name = bw_test_cstr("ticks");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_NOCACHEABLE);
     assert_non_null(v);
     v->get = bw_tv_counter;
     bw_int_t i = bw_tv_index(t, "ticks");
 
     bw_tv_calls = 0;
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_string_equal(bw_tv_value(t, i), "1");
     assert_string_equal(bw_tv_value(t, i), "2");
     /* the unflushed read keeps the cached value */
@@ -556,17 +499,17 @@ static void
 test_variables_self_reference_fails_instead_of_recursing(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("loop");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_NOCACHEABLE);
+    bw_str_t name = bw_test_cstr("loop");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_NOCACHEABLE);
     assert_non_null(v);
     v->get = bw_tv_self;
     bw_tv_self_index = bw_tv_index(t, "loop");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
 
-    bw_tv_capture_begin();
+    bw_test_stderr_begin();
     bw_http_variable_value_t *value =
         bw_http_get_indexed_variable(&t->r, (bw_uint_t) bw_tv_self_index);
-    const char *out = bw_tv_capture_end();
+    const char *out = bw_test_stderr_end();
     assert_null(value);
     assert_non_null(strstr(out, "cycle while evaluating variable \"loop\""));
 }
@@ -575,12 +518,12 @@ static void
 test_variables_set_indexed_value_overrides(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t name = bw_tv_str("mine"), value = bw_tv_str("set-value");
-    bw_http_variable_t *v = bw_http_add_variable(&t->cf, &name, BW_HTTP_VAR_CHANGEABLE);
+    bw_str_t name = bw_test_cstr("mine"), value = bw_test_cstr("set-value");
+    bw_http_variable_t *v = bw_http_add_variable(&t->hc.cf, &name, BW_HTTP_VAR_CHANGEABLE);
     assert_non_null(v);
     v->get = bw_tv_counter;
     bw_int_t i = bw_tv_index(t, "mine");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     assert_int_equal(bw_http_set_indexed_variable(&t->r, (bw_uint_t) i, &value), BW_OK);
     assert_string_equal(bw_tv_value(t, i), "set-value");
 }
@@ -591,11 +534,11 @@ static void
 test_variables_get_by_name_finds_builtin_prefix_and_unknown(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t uri = bw_tv_str("uri"), ua = bw_tv_str("http_user_agent");
-    bw_str_t nothing = bw_tv_str("nothing_here");
+    bw_str_t uri = bw_test_cstr("uri"), ua = bw_test_cstr("http_user_agent");
+    bw_str_t nothing = bw_test_cstr("nothing_here");
 
     bw_tv_header(&t->r.headers_in.headers, "User-Agent", "UA/2");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
     bw_http_variable_value_t *v =
         bw_http_get_variable(&t->r, &uri, bw_http_variable_hash(uri.data, uri.len));
     assert_non_null(v);
@@ -616,11 +559,11 @@ static void
 test_variables_regex_captures_and_named_groups(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t pattern = bw_tv_str("^/(?<dir>[a-z]+)/(\\w+)\\.(html)$");
-    bw_regex_t *re = bw_http_regex_compile(&t->cf, &pattern, false);
+    bw_str_t pattern = bw_test_cstr("^/(?<dir>[a-z]+)/(\\w+)\\.(html)$");
+    bw_regex_t *re = bw_http_regex_compile(&t->hc.cf, &pattern, false);
     assert_non_null(re);
     bw_int_t dir = bw_tv_index(t, "dir");
-    assert_int_equal(bw_http_variables_init_vars(&t->cf), BW_OK);
+    assert_int_equal(bw_http_variables_init_vars(&t->hc.cf), BW_OK);
 
     assert_string_equal(bw_tv_value(t, dir), "<nf>");
     bw_str_t subject = t->r.uri, cap;
@@ -636,7 +579,7 @@ test_variables_regex_captures_and_named_groups(void **state)
     assert_string_equal(bw_tv_value(t, dir), "a");
 
     /* a failed match leaves the previous captures alone */
-    bw_str_t other = bw_tv_str("no match here");
+    bw_str_t other = bw_test_cstr("no match here");
     assert_int_equal(bw_regex_exec_request(&t->r, re, &other), BW_DECLINED);
     assert_int_equal(t->r.ncaptures, 4);
     assert_true(bw_http_capture(&t->r, 2, &cap));
@@ -647,11 +590,11 @@ static void
 test_variables_named_capture_cannot_shadow_builtin(void **state)
 {
     bw_tv_t *t = *state;
-    bw_str_t pattern = bw_tv_str("^(?<uri>.*)$");
+    bw_str_t pattern = bw_test_cstr("^(?<uri>.*)$");
 
-    bw_tv_capture_begin();
-    bw_regex_t *re = bw_http_regex_compile(&t->cf, &pattern, false);
-    const char *out = bw_tv_capture_end();
+    bw_test_stderr_begin();
+    bw_regex_t *re = bw_http_regex_compile(&t->hc.cf, &pattern, false);
+    const char *out = bw_test_stderr_end();
     assert_null(re);
     assert_non_null(strstr(out, "the duplicate \"uri\" variable"));
 }
