@@ -74,6 +74,10 @@ bw_cycle_create(const bw_cycle_params_t *params, bw_cycle_t *old)
         goto failed;
     }
     if (params->test) {
+        /* -t reports what starting would: a zone referenced but never sized, too. */
+        if (bw_shm_zones_check(cycle) != BW_OK) {
+            goto failed;
+        }
         return cycle;
     }
     if (bw_cycle_create_paths(cycle) != BW_OK || bw_shm_zones_create(cycle, old) != BW_OK) {

@@ -67,6 +67,19 @@ bw_log_error(unsigned level, bw_log_t *log, int err, const char *fmt, ...)
     if (log == NULL) {
         log = &bw_log_stderr_log;
     }
+    if (log == &bw_log_stderr_log && level > BW_LOG_STDERR) {
+        /* Before an error log is open (start, -t), nginx's shape: "bulwark: [emerg] ...". */
+        if (level > log->level) {
+            return;
+        }
+        char msg[BW_LOG_LINE_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        bw_log_stderr(level, err, "%s", msg);
+        return;
+    }
     if (bw_time.sec == 0) {
         bw_time_update();
     }

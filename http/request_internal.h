@@ -1,8 +1,9 @@
 /*
  * request_internal.h -- state and functions the request engine's files
- * share among themselves (request.c, request_body.c, header_filter.c,
- * write_filter.c, special_response.c, modules/chunked.c). Nothing outside
- * those files should include it: modules use request.h.
+ * share among themselves (request.c, request_head.c, request_log.c,
+ * request_body.c, header_filter.c, write_filter.c, special_response.c,
+ * modules/chunked.c). Nothing outside those files should include it:
+ * modules use request.h.
  */
 #ifndef BW_REQUEST_INTERNAL_H
 #define BW_REQUEST_INTERNAL_H
@@ -82,6 +83,36 @@ bool bw_http_keepalive_allowed(bw_http_request_t *r);
 /* The "Server"/error-page signature for the location: "bulwark/<version>" or
  * "bulwark" (server_tokens off). */
 const bw_str_t *bw_http_server_signature(bw_http_request_t *r);
+/* The core server configuration in hc->conf: the address's default server
+ * (or the one TLS SNI chose) until the request names its virtual server;
+ * buffer sizes and client_header_timeout come from it. */
+bw_http_core_srv_conf_t *bw_http_hc_srv(bw_http_connection_t *hc);
+/* The head of r is read and checked: sets keep-alive from the request, runs
+ * the TLS request hook, and hands r to the phase engine. */
+void bw_http_process_request(bw_http_request_t *r);
+
+/* ---- request_head.c ---- */
+
+/* Read handler while the head is read: a timeout ends the request with 408,
+ * otherwise bw_http_head_process(). */
+void bw_http_head_handler(bw_http_request_t *r);
+/* Parses the head from r->header_in, reading more as the socket allows;
+ * once complete calls bw_http_process_request(), on a bad head finalizes r
+ * with the status to answer (414, 494, 400, 405, 501, ...). */
+void bw_http_head_process(bw_http_request_t *r);
+
+/* ---- request_log.c ---- */
+
+/* The connection's bw_log_t handler (log->data is the bw_http_connection_t):
+ * appends ", client: ..., server: ..., request: "...", host: "..."" to a
+ * message; nothing for an idle keep-alive connection. Returns bytes written. */
+size_t bw_http_log_context(bw_log_t *log, u_char *buf, size_t len);
+/* The end of the line starting at p (its CR or LF), at most last. */
+u_char *bw_http_line_end(u_char *p, u_char *last);
+/* Logs a header line at info as `what: "line"`, escaped, with "..." when
+ * `cut` or when it is longer than the logged bound. */
+void bw_http_log_header_line(bw_http_request_t *r, const char *what, const u_char *start,
+                             const u_char *end, bool cut);
 
 /* ---- request_body.c ---- */
 

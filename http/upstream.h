@@ -342,6 +342,7 @@ struct bw_upstream_s {
     bw_rc_t (*rewrite_cookie)(bw_http_request_t *r, bw_http_header_t *h);
     unsigned                 buffering:1;      /* this response is read ahead of the client */
     unsigned                 request_chunked:1; /* the streamed body goes out chunked */
+    unsigned                 connected:1;      /* the peer connection is known to be up */
 };
 
 /*

@@ -426,16 +426,23 @@ bw_upstream_pipe_recycle(bw_upstream_pipe_t *p)
     }
 }
 
+/* What bw_upstream_pipe_output gives to the filters. */
+typedef enum {
+    BW_UPSTREAM_OUT_SOME = 0, /* while buffering: up to proxy_busy_buffers_size */
+    BW_UPSTREAM_OUT_ALL,      /* everything held (the peer failed) */
+    BW_UPSTREAM_OUT_LAST,     /* everything and the last buffer (the body is complete) */
+} bw_upstream_out_t;
+
 /*
- * Gives pieces to the filters: all of them with the last buffer once the
- * body is complete (`all`), all of them without buffering, else while the
- * filters hold less than proxy_busy_buffers_size. BW_OK or BW_ERROR.
+ * Gives pieces to the filters: everything without buffering, else as `how`
+ * says. BW_OK or BW_ERROR.
  */
 static bw_rc_t
-bw_upstream_pipe_output(bw_http_request_t *r, bw_upstream_t *u, bool all)
+bw_upstream_pipe_output(bw_http_request_t *r, bw_upstream_t *u, bw_upstream_out_t how)
 {
     bw_upstream_pipe_t *p = u->pipe;
     bw_chain_t         *out = NULL, *tail = NULL, *cl;
+    bool                all = how != BW_UPSTREAM_OUT_SOME;
     off_t limit = (all || !u->buffering) ? INT64_MAX : (off_t) u->conf->busy_buffers_size;
 
     while (p->busy_size < limit && (cl = bw_upstream_pipe_next(p)) != NULL) {
@@ -447,7 +454,7 @@ bw_upstream_pipe_output(bw_http_request_t *r, bw_upstream_t *u, bool all)
         }
         tail = cl;
     }
-    if (all) {
+    if (how == BW_UPSTREAM_OUT_LAST) {
         /* the end of the response goes with the rest, in one call */
         bw_chain_t *end = bw_upstream_piece_get(r, p);
         if (end == NULL) {
@@ -518,19 +525,22 @@ bw_upstream_relay(bw_http_request_t *r, bw_upstream_t *u)
     for (int rounds = 0; rounds < BW_UPSTREAM_RELAY_ROUNDS; rounds++) {
         if (u->body_done) {
             /* read whole: the rest goes to the filters and the peer is released */
-            if (bw_upstream_pipe_output(r, u, true) != BW_OK) {
+            if (bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_LAST) != BW_OK) {
                 bw_upstream_finalize(r, u, BW_ERROR);
                 return;
             }
             bw_upstream_finalize(r, u, BW_OK);
             return;
         }
-        if (bw_upstream_pipe_output(r, u, false) != BW_OK) {
+        if (bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_SOME) != BW_OK) {
             bw_upstream_finalize(r, u, BW_ERROR);
             return;
         }
         rc = bw_upstream_pipe_read(r, u);
         if (rc == BW_ERROR) {
+            /* what arrived before the failure still goes out, then the
+             * connection closes without the end of the body */
+            (void) bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_ALL);
             bw_upstream_finalize(r, u, 502);
             return;
         }

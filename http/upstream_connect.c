@@ -349,6 +349,8 @@ bw_upstream_connect(bw_http_request_t *r, bw_upstream_t *u)
         }
     }
 
+    /* only a connect() still in progress needs its outcome checked */
+    u->connected = rc != BW_AGAIN;
     bw_connection_t *c = u->peer.connection;
     c->data = u;
     c->log = cc->log;
@@ -383,6 +385,9 @@ bw_upstream_connected(bw_upstream_t *u)
     int              err = 0;
     socklen_t        len = sizeof(err);
 
+    if (u->connected) {
+        return true;
+    }
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
         err = errno;
     }
@@ -391,6 +396,7 @@ bw_upstream_connected(bw_upstream_t *u)
         bw_log_error(BW_LOG_ERR, c->log, err, "connect() failed");
         return false;
     }
+    u->connected = 1;
     return true;
 }
 

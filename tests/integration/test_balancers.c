@@ -34,6 +34,7 @@ static const char bw_bal_conf[] =
     "  upstream h { hash $arg_k; " A "; " B "; " C "; }\n"
     "  upstream ch3 { hash $arg_k consistent; " A "; " B "; " C "; }\n"
     "  upstream ch4 { hash $arg_k consistent; " A "; " B "; " C "; " D "; }\n"
+    "  upstream ch3z { zone chz 64k; hash $arg_k consistent; " A "; " B "; " C "; }\n"
     "  upstream ip { ip_hash; " A "; " B "; " C "; }\n"
     "  upstream lc { least_conn; " A "; " B "; " C "; }\n"
     "  upstream lcka { least_conn; " A "; " B "; keepalive 4; }\n"
@@ -44,6 +45,7 @@ static const char bw_bal_conf[] =
     "    location /h/ { proxy_pass http://h; }\n"
     "    location /ch3/ { proxy_pass http://ch3; }\n"
     "    location /ch4/ { proxy_pass http://ch4; }\n"
+    "    location /ch3z/ { proxy_pass http://ch3z; }\n"
     "    location /ip/ { proxy_pass http://ip; }\n"
     "    location /lc/ { proxy_pass http://lc; }\n"
     "    location /lcka/ { proxy_http_version 1.1; proxy_set_header Connection \"\";\n"
@@ -137,6 +139,8 @@ test_balancer_hash_consistent_new_server_takes_about_a_quarter(void **state)
         char before = bw_bal_get(uri);
         snprintf(uri, sizeof(uri), "/ch4/?k=/object/%d", k);
         char after = bw_bal_get(uri);
+        snprintf(uri, sizeof(uri), "/ch3z/?k=/object/%d", k);
+        assert_int_equal(bw_bal_get(uri), before); /* the ring survives the move to a zone */
         assert_in_range(before, 'a', 'c');
         seen[before - 'a']++;
         if (after != before) {

@@ -183,6 +183,23 @@ test_T_dumps_every_included_file(void **state)
 }
 
 static void
+test_t_reports_zone_never_given_a_size(void **state)
+{
+    bw_test_server_t *srv;
+    int st;
+    char *out = bw_cli_run(&srv,
+                           "http {\n"
+                           "    upstream u { zone nosize; server 127.0.0.1:1; }\n"
+                           "    server { listen 127.0.0.1:%%PORT%%; }\n"
+                           "}\n",
+                           "-t", &st);
+    assert_int_equal(st, 1);
+    bw_cli_expect_line(out, "bulwark: [emerg] zero size shared memory zone \"nosize\"\n");
+    free(out);
+    bw_test_server_stop(srv);
+}
+
+static void
 test_V_prints_nginx_style_lines(void **state)
 {
     const char *argv[] = {bw_test_binary(), "-V", NULL};
@@ -301,6 +318,7 @@ main(void)
         cmocka_unit_test(test_t_reports_every_error_in_one_run),
         cmocka_unit_test(test_t_missing_include_names_the_file),
         cmocka_unit_test(test_T_dumps_every_included_file),
+        cmocka_unit_test(test_t_reports_zone_never_given_a_size),
         cmocka_unit_test(test_V_prints_nginx_style_lines),
         cmocka_unit_test(test_v_prints_versions_only),
         cmocka_unit_test(test_h_prints_usage),

@@ -163,8 +163,8 @@ test_reload_replaces_workers_and_applies_new_config(void **state)
     assert_true(bw_test_server_reload(srv,
                                       "worker_processes 2;\n"
                                       "http { server { listen 127.0.0.1:%%PORT%%; root html2; } }\n"));
-    assert_true(bw_test_pid_wait_exit(before[0], bw_test_timeout(5000)));
-    assert_true(bw_test_pid_wait_exit(before[1], bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(before[0], bw_test_timeout(15000)));
+    assert_true(bw_test_pid_wait_exit(before[1], bw_test_timeout(15000)));
     bw_test_response_t r;
     assert_int_equal(bw_test_http_get(srv->port, "/index.html", &r), 0);
     assert_int_equal(r.status, 200);

@@ -48,6 +48,8 @@ static const char bw_buf_conf[] =
     "    location /spill/ { proxy_buffers 4 4k; proxy_pass http://one; }\n"
     "    location /levels/ { proxy_buffers 4 4k; proxy_temp_path spool 1 2;"
     "                        proxy_pass http://one; }\n"
+    "    location /sf/ { sendfile on; tcp_nopush on; proxy_buffers 4 4k;"
+    "                    proxy_pass http://one; }\n"
     "    location /nofile/ { proxy_max_temp_file_size 0; proxy_buffers 4 4k;"
     "                        proxy_pass http://one; }\n"
     "    location /off/ { proxy_buffering off; proxy_pass http://one; }\n"
@@ -356,6 +358,21 @@ test_buffering_temp_path_levels_name_the_file(void **state)
 }
 
 static void
+test_buffering_temp_file_sent_with_sendfile(void **state)
+{
+    bw_buf_client_t a;
+    char            uri[64], want[600];
+
+    snprintf(uri, sizeof(uri), "/sf/a?len=%u", BW_BUF_HUGE);
+    bw_buf_client_open(&a, uri);
+    bw_buf_client_head(&a);
+    snprintf(want, sizeof(want), "%s/", bw_test_server_path(bw_buf.srv, "proxy_temp"));
+    assert_true(bw_buf_wait_worker_file(want, true, NULL, 0));
+    bw_buf_client_body(&a, BW_BUF_HUGE);
+    bw_buf_client_close(&a);
+}
+
+static void
 test_buffering_max_temp_file_size_zero_still_delivers_intact(void **state)
 {
     bw_buf_client_t a;
@@ -542,6 +559,7 @@ main(void)
         cmocka_unit_test(test_buffering_slow_client_releases_upstream_connection_early),
         cmocka_unit_test(test_buffering_spills_to_unlinked_temp_file_and_body_intact),
         cmocka_unit_test(test_buffering_temp_path_levels_name_the_file),
+        cmocka_unit_test(test_buffering_temp_file_sent_with_sendfile),
         cmocka_unit_test(test_buffering_max_temp_file_size_zero_still_delivers_intact),
         cmocka_unit_test(test_buffering_x_accel_buffering_switches_per_response),
         cmocka_unit_test(test_buffering_chunked_response_intact_and_trailers_dropped),
