@@ -7,8 +7,8 @@
  * Who does what:
  *   - http/upstream.c (module `upstream`): the `upstream` block and its
  *     `server` directive, the implicit groups that `proxy_pass host:port`
- *     creates, the request-time machinery below, and the $upstream_*
- *     variables.
+ *     creates, and the $upstream_* variables; the request-time machinery
+ *     below is in http/upstream_*.c (map in http/upstream_internal.h).
  *   - http/upstream_rr.c: the default balancer (smooth weighted
  *     round-robin with max_fails/fail_timeout, backup, down, max_conns).
  *   - modules/upstream_keepalive.c: an idle-connection cache that wraps
