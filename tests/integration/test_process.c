@@ -70,7 +70,7 @@ test_start_serves_and_quit_removes_pid_file(void **state)
     char pidfile[600];
     snprintf(pidfile, sizeof(pidfile), "%s", bw_test_server_path(srv, "logs/bulwark.pid"));
     assert_int_equal(bw_test_server_signal(srv, SIGQUIT), 0);
-    assert_true(bw_test_pid_wait_exit(master, bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(master, bw_test_timeout(15000)));
     assert_int_not_equal(access(pidfile, F_OK), 0);
     bw_test_server_stop(srv);
 }
@@ -84,6 +84,9 @@ test_workers_are_pinned_one_cpu_each(void **state)
     bw_test_server_t *srv = bw_proc_start("01 10");
     pid_t w[4];
     assert_int_equal(bw_test_server_workers(srv, w, 4), 2);
+    /* A worker counts as a child from fork; it pins itself a moment later. */
+    assert_true(bw_test_server_log_wait(srv, "sched_setaffinity(): using cpu", 2,
+                                        bw_test_timeout(5000)));
     unsigned long a = bw_proc_cpus_allowed(w[0]), b = bw_proc_cpus_allowed(w[1]);
     assert_true((a == 1 && b == 2) || (a == 2 && b == 1));
     /* The master itself is not pinned by the directive. */
@@ -100,6 +103,9 @@ test_affinity_auto_pins_each_worker_to_its_own_cpu(void **state)
     bw_test_server_t *srv = bw_proc_start("auto");
     pid_t w[4];
     assert_int_equal(bw_test_server_workers(srv, w, 4), 2);
+    /* A worker counts as a child from fork; it pins itself a moment later. */
+    assert_true(bw_test_server_log_wait(srv, "sched_setaffinity(): using cpu", 2,
+                                        bw_test_timeout(5000)));
     unsigned long a = bw_proc_cpus_allowed(w[0]), b = bw_proc_cpus_allowed(w[1]);
     assert_int_equal(__builtin_popcountl(a), 1);
     assert_int_equal(__builtin_popcountl(b), 1);
@@ -193,7 +199,7 @@ test_quit_waits_for_in_flight_request(void **state)
     assert_string_equal(r.body, "hello\n");
     bw_test_response_free(&r);
     bw_test_conn_close(c);
-    assert_true(bw_test_pid_wait_exit(master, bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(master, bw_test_timeout(15000)));
     bw_test_server_stop(srv);
 }
 
@@ -287,7 +293,7 @@ test_usr2_upgrade_then_winch_and_quit_old_master(void **state)
     assert_true(bw_test_pid_wait_exit(old_workers[1], bw_test_timeout(5000)));
     bw_proc_expect_serving(srv);
     assert_int_equal(kill(old, SIGQUIT), 0);
-    assert_true(bw_test_pid_wait_exit(old, bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(old, bw_test_timeout(15000)));
     assert_int_equal(access(bw_test_server_path(srv, "logs/bulwark.pid.oldbin"), F_OK), -1);
     bw_proc_expect_serving(srv);
     bw_test_server_stop(srv); /* stops the master named by the pid file: the new one */
