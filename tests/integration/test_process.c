@@ -29,7 +29,7 @@ bw_proc_start(const char *affinity)
     assert_non_null(srv);
     assert_int_equal(bw_test_server_write_file(srv, "html/index.html", "hello\n"), 0);
     assert_int_equal(bw_test_server_launch(srv), 0);
-    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(5000)));
+    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(15000)));
     return srv;
 }
 
@@ -86,7 +86,7 @@ test_workers_are_pinned_one_cpu_each(void **state)
     assert_int_equal(bw_test_server_workers(srv, w, 4), 2);
     /* A worker counts as a child from fork; it pins itself a moment later. */
     assert_true(bw_test_server_log_wait(srv, "sched_setaffinity(): using cpu", 2,
-                                        bw_test_timeout(5000)));
+                                        bw_test_timeout(15000)));
     unsigned long a = bw_proc_cpus_allowed(w[0]), b = bw_proc_cpus_allowed(w[1]);
     assert_true((a == 1 && b == 2) || (a == 2 && b == 1));
     /* The master itself is not pinned by the directive. */
@@ -105,7 +105,7 @@ test_affinity_auto_pins_each_worker_to_its_own_cpu(void **state)
     assert_int_equal(bw_test_server_workers(srv, w, 4), 2);
     /* A worker counts as a child from fork; it pins itself a moment later. */
     assert_true(bw_test_server_log_wait(srv, "sched_setaffinity(): using cpu", 2,
-                                        bw_test_timeout(5000)));
+                                        bw_test_timeout(15000)));
     unsigned long a = bw_proc_cpus_allowed(w[0]), b = bw_proc_cpus_allowed(w[1]);
     assert_int_equal(__builtin_popcountl(a), 1);
     assert_int_equal(__builtin_popcountl(b), 1);
@@ -122,10 +122,10 @@ test_killed_worker_is_respawned_and_logged(void **state)
     bw_test_server_allow(srv, "exited on signal 9");
 
     assert_int_equal(kill(w[0], SIGKILL), 0);
-    assert_true(bw_test_pid_wait_exit(w[0], bw_test_timeout(5000)));
-    assert_true(bw_test_server_log_wait(srv, "exited on signal 9", 1, bw_test_timeout(5000)));
-    assert_true(bw_test_server_log_wait(srv, "start worker process", 3, bw_test_timeout(5000)));
-    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(w[0], bw_test_timeout(15000)));
+    assert_true(bw_test_server_log_wait(srv, "exited on signal 9", 1, bw_test_timeout(15000)));
+    assert_true(bw_test_server_log_wait(srv, "start worker process", 3, bw_test_timeout(15000)));
+    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(15000)));
     assert_int_equal(bw_test_server_workers(srv, after, 4), 2);
     assert_true(after[0] != w[0] && after[1] != w[0]);
     bw_proc_expect_serving(srv);
@@ -146,9 +146,9 @@ test_reload_with_broken_config_keeps_old_workers_serving(void **state)
                      0);
     assert_int_equal(bw_test_server_signal(srv, SIGHUP), 0);
     assert_true(bw_test_server_log_wait(srv, "unknown directive \"lisen\"", 1,
-                                        bw_test_timeout(5000)));
+                                        bw_test_timeout(15000)));
     assert_true(bw_test_server_log_wait(srv, "still running the previous configuration", 1,
-                                        bw_test_timeout(5000)));
+                                        bw_test_timeout(15000)));
     bw_proc_expect_serving(srv);
     assert_int_equal(bw_test_server_workers(srv, after, 4), 2);
     assert_true((after[0] == before[0] && after[1] == before[1])
@@ -213,7 +213,7 @@ test_usr1_reopens_the_error_log(void **state)
     assert_int_equal(rename(log, moved), 0);
     assert_int_equal(bw_test_server_signal(srv, SIGUSR1), 0);
     /* "reopening logs" is written just before the reopen: into the moved file. */
-    int64_t end = bw_test_now_ms() + bw_test_timeout(5000);
+    int64_t end = bw_test_now_ms() + bw_test_timeout(15000);
     while (access(log, F_OK) != 0 && bw_test_now_ms() < end) {
         bw_test_sleep_ms(20);
     }
@@ -225,7 +225,7 @@ test_usr1_reopens_the_error_log(void **state)
     assert_int_equal(bw_test_http_get(srv->port, "/missing.html", &r), 0);
     assert_int_equal(r.status, 404);
     bw_test_response_free(&r);
-    assert_true(bw_test_server_log_wait(srv, "missing.html", 1, bw_test_timeout(5000)));
+    assert_true(bw_test_server_log_wait(srv, "missing.html", 1, bw_test_timeout(15000)));
     assert_int_equal(bw_test_file_count(moved, "missing.html"), 0);
     bw_test_server_stop(srv);
 }
@@ -236,14 +236,14 @@ test_winch_stops_workers_and_hup_brings_them_back(void **state)
     bw_test_server_t *srv = bw_proc_start("auto");
     pid_t w[4];
     assert_int_equal(bw_test_server_signal(srv, SIGWINCH), 0);
-    int64_t end = bw_test_now_ms() + bw_test_timeout(5000);
+    int64_t end = bw_test_now_ms() + bw_test_timeout(15000);
     while (bw_test_server_workers(srv, w, 4) > 0 && bw_test_now_ms() < end) {
         bw_test_sleep_ms(20);
     }
     assert_int_equal(bw_test_server_workers(srv, w, 4), 0);
     assert_true(bw_test_pid_alive(srv->pid));
     assert_int_equal(bw_test_server_signal(srv, SIGHUP), 0);
-    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(5000)));
+    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(15000)));
     bw_proc_expect_serving(srv);
     bw_test_server_stop(srv);
 }
@@ -268,7 +268,7 @@ test_usr2_upgrade_then_winch_and_quit_old_master(void **state)
     assert_int_equal(bw_test_server_workers(srv, old_workers, 4), 2);
 
     assert_int_equal(kill(old, SIGUSR2), 0);
-    int64_t end = bw_test_now_ms() + bw_test_timeout(5000);
+    int64_t end = bw_test_now_ms() + bw_test_timeout(15000);
     pid_t fresh = 0;
     while (bw_test_now_ms() < end) {
         fresh = bw_proc_read_pid(srv, "logs/bulwark.pid");
@@ -280,7 +280,7 @@ test_usr2_upgrade_then_winch_and_quit_old_master(void **state)
     assert_int_equal(bw_proc_read_pid(srv, "logs/bulwark.pid.oldbin"), old);
     assert_true(fresh != 0 && fresh != old);
     pid_t w[4];
-    end = bw_test_now_ms() + bw_test_timeout(5000);
+    end = bw_test_now_ms() + bw_test_timeout(15000);
     while (bw_test_children(fresh, w, 4) < 2 && bw_test_now_ms() < end) {
         bw_test_sleep_ms(20);
     }
@@ -289,8 +289,8 @@ test_usr2_upgrade_then_winch_and_quit_old_master(void **state)
 
     /* Old workers drain, then the old master goes; the new one serves alone. */
     assert_int_equal(kill(old, SIGWINCH), 0);
-    assert_true(bw_test_pid_wait_exit(old_workers[0], bw_test_timeout(5000)));
-    assert_true(bw_test_pid_wait_exit(old_workers[1], bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(old_workers[0], bw_test_timeout(15000)));
+    assert_true(bw_test_pid_wait_exit(old_workers[1], bw_test_timeout(15000)));
     bw_proc_expect_serving(srv);
     assert_int_equal(kill(old, SIGQUIT), 0);
     assert_true(bw_test_pid_wait_exit(old, bw_test_timeout(15000)));
@@ -307,8 +307,8 @@ test_usr2_with_failing_new_binary_keeps_old_master(void **state)
     /* The re-executed binary reads this broken config and exits. */
     assert_int_equal(bw_test_server_write_file(srv, "conf/bulwark.conf", "bogus;\n"), 0);
     assert_int_equal(kill(old, SIGUSR2), 0);
-    assert_true(bw_test_server_log_wait(srv, "new binary process", 2, bw_test_timeout(5000)));
-    int64_t end = bw_test_now_ms() + bw_test_timeout(5000);
+    assert_true(bw_test_server_log_wait(srv, "new binary process", 2, bw_test_timeout(15000)));
+    int64_t end = bw_test_now_ms() + bw_test_timeout(15000);
     while (access(bw_test_server_path(srv, "logs/bulwark.pid.oldbin"), F_OK) == 0
            && bw_test_now_ms() < end) {
         bw_test_sleep_ms(20);
