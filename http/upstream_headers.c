@@ -97,19 +97,33 @@ bw_upstream_rewrite_redirect(bw_http_request_t *r, bw_upstream_t *u, bw_http_hea
     return BW_OK;
 }
 
-/* The first header of the upstream's response named lname (lowercase), or NULL. */
-static bw_http_header_t *
-bw_upstream_header_find(bw_upstream_t *u, const char *lname)
+/* The X-Accel-* headers of the upstream's response (the first of each). */
+typedef struct {
+    bw_http_header_t *redirect;
+    bw_http_header_t *limit_rate;
+    bw_http_header_t *buffering;
+} bw_upstream_accel_t;
+
+/* One pass over the headers for the X-Accel-* controls. */
+static void
+bw_upstream_accel_find(bw_upstream_t *u, bw_upstream_accel_t *xa)
 {
     bw_http_header_t *h = u->headers_in.headers.elts;
-    size_t            n = strlen(lname);
 
+    memset(xa, 0, sizeof(*xa));
     for (size_t i = 0; i < u->headers_in.headers.nelts; i++) {
-        if (h[i].key.len == n && memcmp(h[i].lowcase_key, lname, n) == 0) {
-            return &h[i];
+        bw_str_t n = {h[i].key.len, h[i].lowcase_key};
+        if (n.len < 8 || memcmp(n.data, "x-accel-", 8) != 0) {
+            continue;
+        }
+        bw_http_header_t **slot = bw_str_eq_lit(&n, "x-accel-redirect")     ? &xa->redirect
+                                  : bw_str_eq_lit(&n, "x-accel-limit-rate") ? &xa->limit_rate
+                                  : bw_str_eq_lit(&n, "x-accel-buffering")  ? &xa->buffering
+                                                                            : NULL;
+        if (slot != NULL && *slot == NULL) {
+            *slot = &h[i];
         }
     }
-    return NULL;
 }
 
 /* Copies one header of the upstream's response to r->headers_out. */
@@ -278,22 +292,19 @@ bw_upstream_accel_redirect(bw_http_request_t *r, bw_upstream_t *u, const bw_http
 
 /* X-Accel-Limit-Rate and X-Accel-Buffering, unless proxy_ignore_headers says so. */
 static void
-bw_upstream_accel_controls(bw_http_request_t *r, bw_upstream_t *u)
+bw_upstream_accel_controls(bw_http_request_t *r, bw_upstream_t *u, const bw_upstream_accel_t *xa)
 {
-    bw_uint_t         ignore = u->conf->ignore_headers;
-    bw_http_header_t *h;
+    bw_uint_t ignore = u->conf->ignore_headers;
 
-    if (!(ignore & BW_UPSTREAM_IGN_XA_LIMIT_RATE)
-        && (h = bw_upstream_header_find(u, "x-accel-limit-rate")) != NULL) {
-        int64_t n = bw_atoi(h->value.data, h->value.len);
+    if (xa->limit_rate != NULL && !(ignore & BW_UPSTREAM_IGN_XA_LIMIT_RATE)) {
+        int64_t n = bw_atoi(xa->limit_rate->value.data, xa->limit_rate->value.len);
         if (n >= 0) {
             r->limit_rate = (size_t) n;
             r->limit_rate_set = 1;
         }
     }
-    if (!(ignore & BW_UPSTREAM_IGN_XA_BUFFERING)
-        && (h = bw_upstream_header_find(u, "x-accel-buffering")) != NULL) {
-        const bw_str_t *v = &h->value;
+    if (xa->buffering != NULL && !(ignore & BW_UPSTREAM_IGN_XA_BUFFERING)) {
+        const bw_str_t *v = &xa->buffering->value;
         if (v->len == 3 && bw_strncasecmp(v->data, (const u_char *) "yes", 3) == 0) {
             u->buffering = 1;
         } else if (v->len == 2 && bw_strncasecmp(v->data, (const u_char *) "no", 2) == 0) {
@@ -307,13 +318,12 @@ bw_upstream_accel_controls(bw_http_request_t *r, bw_upstream_t *u)
 void
 bw_upstream_send_response(bw_http_request_t *r, bw_upstream_t *u)
 {
-    bw_http_header_t *xa = NULL;
+    bw_upstream_accel_t xa;
 
-    if (!(u->conf->ignore_headers & BW_UPSTREAM_IGN_XA_REDIRECT)) {
-        xa = bw_upstream_header_find(u, "x-accel-redirect");
-    }
-    if (xa != NULL && xa->value.len > 0) {
-        bw_upstream_accel_redirect(r, u, xa);
+    bw_upstream_accel_find(u, &xa);
+    if (xa.redirect != NULL && xa.redirect->value.len > 0
+        && !(u->conf->ignore_headers & BW_UPSTREAM_IGN_XA_REDIRECT)) {
+        bw_upstream_accel_redirect(r, u, xa.redirect);
         return;
     }
     if (bw_upstream_process_headers(r, u) != BW_OK) {
@@ -325,7 +335,7 @@ bw_upstream_send_response(bw_http_request_t *r, bw_upstream_t *u)
         return;
     }
     u->buffering = u->conf->buffering != 0;
-    bw_upstream_accel_controls(r, u);
+    bw_upstream_accel_controls(r, u, &xa);
     bw_upstream_framing_init(r, u);
 
     bw_int_t rc = bw_http_send_header(r);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BW_BUF_BIG   (4u << 20)
@@ -50,6 +51,8 @@ static const char bw_buf_conf[] =
     "                        proxy_pass http://one; }\n"
     "    location /sf/ { sendfile on; tcp_nopush on; proxy_buffers 4 4k;"
     "                    proxy_pass http://one; }\n"
+    "    location /maxfile/ { proxy_max_temp_file_size 64k; proxy_buffers 4 4k;"
+    "                         proxy_pass http://one; }\n"
     "    location /nofile/ { proxy_max_temp_file_size 0; proxy_buffers 4 4k;"
     "                        proxy_pass http://one; }\n"
     "    location /off/ { proxy_buffering off; proxy_pass http://one; }\n"
@@ -228,6 +231,39 @@ bw_buf_worker_files(const char *needle, char *first, size_t size)
     return count;
 }
 
+/* Size of the worker's open file whose target contains needle, or -1. */
+static off_t
+bw_buf_worker_file_size(const char *needle)
+{
+    pid_t pids[4];
+    int   n = bw_test_server_workers(bw_buf.srv, pids, 4);
+
+    for (int i = 0; i < n; i++) {
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pids[i]);
+        DIR *d = opendir(dir);
+        if (d == NULL) {
+            continue;
+        }
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            char link[600], target[512];
+            struct stat st;
+            snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+            ssize_t len = readlink(link, target, sizeof(target) - 1);
+            if (len <= 0) {
+                continue;
+            }
+            target[len] = '\0';
+            if (strstr(target, needle) != NULL && stat(link, &st) == 0) {
+                closedir(d);
+                return st.st_size;
+            }
+        }
+        closedir(d);
+    }
+    return -1;
+}
+
 /* Waits until the worker has (want true) or has not a file matching needle. */
 static bool
 bw_buf_wait_worker_file(const char *needle, bool want, char *first, size_t size)
@@ -368,6 +404,31 @@ test_buffering_temp_file_sent_with_sendfile(void **state)
     bw_buf_client_head(&a);
     snprintf(want, sizeof(want), "%s/", bw_test_server_path(bw_buf.srv, "proxy_temp"));
     assert_true(bw_buf_wait_worker_file(want, true, NULL, 0));
+    bw_buf_client_body(&a, BW_BUF_HUGE);
+    bw_buf_client_close(&a);
+}
+
+static void
+test_buffering_temp_file_stops_at_max_temp_file_size(void **state)
+{
+    bw_buf_client_t a;
+    char            uri[64], want[600];
+
+    snprintf(uri, sizeof(uri), "/maxfile/a?len=%u", BW_BUF_HUGE);
+    bw_buf_client_open(&a, uri);
+    bw_buf_client_head(&a);
+    snprintf(want, sizeof(want), "%s/", bw_test_server_path(bw_buf.srv, "proxy_temp"));
+    assert_true(bw_buf_wait_worker_file(want, true, NULL, 0));
+
+    /* the file grows to the limit and no further while the client waits */
+    off_t size = -1;
+    for (int i = 0; i < 25; i++) {
+        off_t now = bw_buf_worker_file_size(want);
+        size = now > size ? now : size;
+        bw_test_sleep_ms(20);
+    }
+    assert_true(size > 0);
+    assert_true(size <= 64 * 1024);
     bw_buf_client_body(&a, BW_BUF_HUGE);
     bw_buf_client_close(&a);
 }
@@ -560,6 +621,7 @@ main(void)
         cmocka_unit_test(test_buffering_spills_to_unlinked_temp_file_and_body_intact),
         cmocka_unit_test(test_buffering_temp_path_levels_name_the_file),
         cmocka_unit_test(test_buffering_temp_file_sent_with_sendfile),
+        cmocka_unit_test(test_buffering_temp_file_stops_at_max_temp_file_size),
         cmocka_unit_test(test_buffering_max_temp_file_size_zero_still_delivers_intact),
         cmocka_unit_test(test_buffering_x_accel_buffering_switches_per_response),
         cmocka_unit_test(test_buffering_chunked_response_intact_and_trailers_dropped),
