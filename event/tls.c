@@ -160,6 +160,9 @@ bw_tls_ctx_create(bw_conf_t *cf)
      * buffer lets a retry come from a different copy of the same bytes. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* One read per record burst instead of header then body: bw_tls_recv keeps
+     * calling SSL_read until OpenSSL wants the socket again. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_tlsext_status_cb(ctx, bw_tls_staple_callback);
     return ctx;
 }

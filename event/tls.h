@@ -202,4 +202,77 @@ bw_connection_t *bw_tls_ssl_connection(const SSL *ssl);
 const char *bw_tls_error_text(char *buf, size_t size);
 #define BW_TLS_ERROR_LEN 1024
 
+/* ---- the client side (tls_client.c): connections bulwark opens to TLS peers ---- */
+
+/*
+ * A client context: the SSL_CTX of connections to peers and, with session
+ * reuse, the last session each peer gave (per worker: sessions are filed
+ * after the fork). Lives in the cycle pool, freed with it.
+ *
+ * A client connection's life (the peer's TCP connect has succeeded):
+ *
+ *     bw_tls_client_conn_create(cl, c, &name, sni);   c->ssl is set
+ *     c->ssl->handler = on_done;
+ *     rc = bw_tls_client_handshake(c);     BW_OK / BW_AGAIN (on_done later) / BW_ERROR
+ *     on_done(c): c->timedout (a timer the owner set on c->read or c->write
+ *                 expired), else c->ssl->handshaked says whether it worked
+ *     bw_tls_client_verify_result(c), bw_tls_client_check_name(c, &name)
+ *     ... c->recv / c->send / c->send_chain are TLS's; bw_tls_shutdown(c)
+ *     before the socket is closed.
+ */
+typedef struct bw_tls_client_session_s bw_tls_client_session_t;
+
+typedef struct {
+    SSL_CTX                 *ctx;
+    bw_tls_client_session_t *sessions;  /* nsessions slots; NULL without reuse */
+    bw_uint_t                nsessions;
+    bw_uint_t                next;      /* the slot a new peer takes when all are used */
+} bw_tls_client_t;
+
+/* Sessions remembered per client context: one per peer address and name. */
+#define BW_TLS_CLIENT_SESSIONS 32
+
+/*
+ * A client context with bulwark's defaults (no compression, no
+ * renegotiation, an unexpected EOF read as a close). With session_reuse the
+ * session a peer gives is kept (the last one per peer address and name) and
+ * offered on the next connection to it. Certificates, protocols, ciphers
+ * and verification are set with the bw_tls_ctx_* functions above on cl->ctx
+ * (bw_tls_ctx_verify with an empty `ca`). NULL after reporting.
+ */
+bw_tls_client_t *bw_tls_client_create(bw_conf_t *cf, bool session_reuse);
+
+/* ssl_conf_command pairs (bw_keyval_t) for a client context, applied last. */
+bw_rc_t bw_tls_client_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands);
+
+/*
+ * Gives the connected c a TLS state in connect mode (c->ssl; c->pool is
+ * created when c has none, and is destroyed by bw_connection_close). `name`
+ * is the peer's host name: sent as SNI when `sni` and it is not an IP
+ * literal (RFC 6066, section 3), and with the peer's address the key of its
+ * remembered session, which is offered. BW_OK, or BW_ERROR after logging.
+ */
+bw_rc_t bw_tls_client_conn_create(bw_tls_client_t *cl, bw_connection_t *c, const bw_str_t *name,
+                                  bool sni);
+
+/*
+ * Runs the connect-side handshake as far as the socket allows. BW_OK: done
+ * (c->recv and friends are TLS's); BW_AGAIN: c's read and write handlers
+ * are the handshake's until it ends, then c->ssl->handler(c) runs (with
+ * c->timedout set when the owner's timer expired; nothing is logged for
+ * that); BW_ERROR: failed, logged at error level ("SSL_do_handshake()
+ * failed", "peer closed connection in SSL handshake").
+ */
+bw_rc_t bw_tls_client_handshake(bw_connection_t *c);
+
+/* The verification result of the peer's chain (X509_V_OK or an X509_V_ERR_*);
+ * meaningful when the context verifies (bw_tls_ctx_verify). */
+long bw_tls_client_verify_result(bw_connection_t *c);
+
+/*
+ * Whether the peer's certificate is for `name` (a DNS name, or an IP
+ * literal matched against its IP addresses). BW_OK or BW_DECLINED.
+ */
+bw_rc_t bw_tls_client_check_name(bw_connection_t *c, const bw_str_t *name);
+
 #endif

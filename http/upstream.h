@@ -343,6 +343,9 @@ struct bw_upstream_s {
     unsigned                 buffering:1;      /* this response is read ahead of the client */
     unsigned                 request_chunked:1; /* the streamed body goes out chunked */
     unsigned                 connected:1;      /* the peer connection is known to be up */
+
+    /* ---- added for proxy_ssl (append only) ---- */
+    unsigned                 ssl:1;            /* the peer speaks TLS (proxy_pass https://) */
 };
 
 /*
@@ -415,5 +418,36 @@ const char *bw_upstream_temp_path_merge(bw_conf_t *cf, bw_upstream_conf_t *conf,
  * BW_OK, or an HTTP status to return (413, 500).
  */
 bw_int_t bw_upstream_stream_body_init(bw_http_request_t *r, bool chunked_out);
+
+/* ---- added for proxy_ssl (append only) ---- */
+
+/*
+ * TLS to peers (proxy_pass https://...), provided by the proxy_ssl module
+ * (modules/proxy_ssl.c), which fills these in its preconfiguration; both
+ * stay NULL when it is not built in (then https:// is refused).
+ *
+ * conf(cf): the proxy_pass being parsed (in cf's location) has an https://
+ *   URL or variables: that location needs a client TLS context. BW_OK or
+ *   BW_ERROR (reported).
+ * init(r, u): the TCP connection of an attempt at a peer of u->ssl is up
+ *   and has not spoken TLS yet (a cached connection has and skips this);
+ *   called before the request is sent. BW_OK: the handshake is done;
+ *   BW_AGAIN: it goes on in the connection's events, which are init's until
+ *   it calls bw_upstream_ssl_done(); BW_DECLINED: the peer failed (logged:
+ *   the next upstream); BW_ERROR: a local failure (500).
+ */
+typedef struct {
+    bw_rc_t (*conf)(bw_conf_t *cf);
+    bw_rc_t (*init)(bw_http_request_t *r, bw_upstream_t *u);
+} bw_upstream_ssl_hooks_t;
+
+extern bw_upstream_ssl_hooks_t bw_upstream_ssl_hooks;
+
+/*
+ * The handshake init() left running ended: gives the peer connection's
+ * events back to the upstream, then sends the request (ft_type 0) or moves
+ * to the next upstream (BW_UPSTREAM_FT_ERROR, BW_UPSTREAM_FT_TIMEOUT).
+ */
+void bw_upstream_ssl_done(bw_http_request_t *r, bw_upstream_t *u, bw_uint_t ft_type);
 
 #endif

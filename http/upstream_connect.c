@@ -12,6 +12,7 @@
 #include "cycle.h"
 #include "io.h"
 #include "pool.h"
+#include "tls.h"
 
 #include <stdio.h>
 #include <sys/socket.h>
@@ -201,6 +202,9 @@ static void
 bw_upstream_close_peer(bw_upstream_t *u)
 {
     if (u->peer.connection != NULL) {
+        if (u->peer.connection->ssl != NULL) {
+            bw_tls_shutdown(u->peer.connection); /* proxy_ssl: close_notify first */
+        }
         bw_connection_close(u->peer.connection);
         u->peer.connection = NULL;
     }
@@ -409,6 +413,22 @@ bw_upstream_send_request(bw_http_request_t *r, bw_upstream_t *u)
         bw_upstream_next(r, u, BW_UPSTREAM_FT_ERROR);
         return;
     }
+    if (u->ssl && c->ssl == NULL) {
+        /* proxy_ssl: a fresh connection to an https:// peer shakes hands
+         * first (counted in the connect time, as nginx does) */
+        bw_rc_t rc = bw_upstream_ssl_hooks.init ? bw_upstream_ssl_hooks.init(r, u) : BW_ERROR;
+        if (rc == BW_AGAIN) {
+            return; /* bw_upstream_ssl_done() goes on */
+        }
+        if (rc != BW_OK) {
+            if (rc == BW_DECLINED) {
+                bw_upstream_next(r, u, BW_UPSTREAM_FT_ERROR);
+            } else {
+                bw_upstream_finalize(r, u, 500);
+            }
+            return;
+        }
+    }
     if (u->state->connect_time == -1) {
         u->state->connect_time = bw_upstream_now() - u->state->start;
     }
@@ -465,6 +485,9 @@ bw_upstream_recv(bw_connection_t *c, u_char *buf, size_t size)
 {
     bw_event_t *rev = c->read;
 
+    if (c->ssl != NULL) {
+        return c->recv(c, buf, size); /* proxy_ssl: the peer speaks TLS */
+    }
     for (;;) {
         ssize_t n = recv(c->fd, buf, size, 0);
         if (n > 0) {
@@ -826,3 +849,20 @@ bw_upstream_finalize(bw_http_request_t *r, bw_upstream_t *u, bw_int_t rc)
     bw_http_finalize_request(r, BW_ERROR);
 }
 
+/* ---- added for proxy_ssl: the TLS handshake with a peer ---- */
+
+bw_upstream_ssl_hooks_t bw_upstream_ssl_hooks;
+
+void
+bw_upstream_ssl_done(bw_http_request_t *r, bw_upstream_t *u, bw_uint_t ft_type)
+{
+    bw_connection_t *c = u->peer.connection;
+
+    c->read->handler = bw_upstream_event_handler;
+    c->write->handler = bw_upstream_event_handler;
+    if (ft_type != 0) {
+        bw_upstream_next(r, u, ft_type);
+        return;
+    }
+    bw_upstream_send_request(r, u);
+}

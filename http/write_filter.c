@@ -305,7 +305,9 @@ bw_http_write_filter(bw_http_request_t *r, bw_chain_t *in)
         && (limit == 0 || limit > (off_t) clcf->sendfile_max_chunk)) {
         limit = (off_t) clcf->sendfile_max_chunk;
     }
-    if (clcf->sendfile && clcf->tcp_nopush && bw_http_write_has_file(ctx->out)) {
+    /* Over TLS files are read and encrypted, never sent with sendfile: no cork. */
+    if (clcf->sendfile && clcf->tcp_nopush && c->ssl == NULL
+        && bw_http_write_has_file(ctx->out)) {
         bw_http_write_cork(c, true);
     }
     bw_chain_t *rest = bw_http_write_send(r, ctx, limit, clcf->sendfile != 0);

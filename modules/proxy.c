@@ -233,6 +233,11 @@ bw_proxy_handler(bw_http_request_t *r)
         u->upstream = plcf->upstream.upstream;
     }
     bw_str_set(&u->schema, "http://");
+    if (ctx->vars.url.len > 8
+        && bw_strncasecmp(ctx->vars.url.data, (u_char *) "https://", 8) == 0) {
+        bw_str_set(&u->schema, "https://"); /* proxy_ssl: TLS to the peer */
+        u->ssl = 1;
+    }
     u->url = ctx->vars.url;
     u->create_request = bw_proxy_create_request;
     u->reinit_request = bw_proxy_reinit_request;
@@ -283,6 +288,14 @@ static bw_rc_t
 bw_proxy_url_parse(bw_pool_t *pool, const bw_str_t *url, bw_upstream_url_t *u)
 {
     memset(u, 0, sizeof(*u));
+    if (bw_upstream_ssl_hooks.init != NULL && url->len >= 8
+        && bw_strncasecmp(url->data, (u_char *) "https://", 8) == 0) {
+        /* proxy_ssl is built in: TLS to the peer, port 443 by default */
+        u->url.data = url->data + 8;
+        u->url.len = url->len - 8;
+        u->default_port = 443;
+        return bw_upstream_url_parse(pool, u, true);
+    }
     if (url->len < 7 || bw_strncasecmp(url->data, (u_char *) "http://", 7) != 0) {
         u->err = url->len >= 8 && bw_strncasecmp(url->data, (u_char *) "https://", 8) == 0
                      ? "https protocol requires SSL support"
@@ -307,9 +320,14 @@ bw_proxy_vars_set(bw_pool_t *pool, const bw_upstream_url_t *u, const bw_str_t *u
         bw_str_null(&vars->port);
         return BW_OK;
     }
-    if (u->no_port || u->port == 80) {
+    if (u->no_port || u->port == u->default_port) {
+        /* the scheme's own port is left out of Host (443 for https://: proxy_ssl) */
         vars->host_header = u->host;
-        bw_str_set(&vars->port, "80");
+        if (u->default_port == 443) {
+            bw_str_set(&vars->port, "443");
+        } else {
+            bw_str_set(&vars->port, "80");
+        }
         return BW_OK;
     }
     /* host:port as written */
@@ -1291,6 +1309,13 @@ bw_proxy_pass(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     }
     plcf->url = value[1];
     plcf->location = clcf->name;
+    /* proxy_ssl: TLS to the peer (or maybe: variables) needs a client TLS context */
+    bool https = value[1].len >= 8 && bw_strncasecmp(value[1].data, (u_char *) "https://", 8) == 0;
+    if (bw_upstream_ssl_hooks.conf != NULL
+        && (https || bw_http_script_variables_count(&value[1]) > 0)
+        && bw_upstream_ssl_hooks.conf(cf) != BW_OK) {
+        return BW_CONF_ERROR;
+    }
 
     if (bw_http_script_variables_count(&value[1]) > 0) {
         return bw_http_compile_complex_value(cf, &value[1], &plcf->url_cv) == BW_OK

@@ -20,6 +20,7 @@
 #include "cycle.h"
 #include "event.h"
 #include "pool.h"
+#include "tls.h"
 #include "upstream.h"
 #include "upstream_rr.h"
 
@@ -96,6 +97,9 @@ bw_upstream_keepalive_drop(bw_upstream_keepalive_item_t *item)
     bw_queue_remove(&item->queue);
     bw_queue_insert_head(&kcf->free, &item->queue);
     item->connection = NULL;
+    if (c->ssl != NULL) {
+        bw_tls_shutdown(c); /* proxy_ssl: close_notify first */
+    }
     bw_connection_close(c);
 }
 
