@@ -253,7 +253,7 @@ bw_http_core_resolver(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     return BW_CONF_OK;
 }
 
-/* ---- accepted, not implemented ---- */
+/* ---- nginx forms bulwark accepts only partly (named in -t output and the docs) ---- */
 
 /* disable_symlinks off | on|if_not_owner [from=part] */
 const char *

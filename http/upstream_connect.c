@@ -657,6 +657,12 @@ bw_upstream_process_header(bw_http_request_t *r, bw_upstream_t *u)
         bw_upstream_next(r, u, BW_UPSTREAM_FT_TIMEOUT);
         return;
     }
+    if (u->ssl && c->ssl == NULL) {
+        /* proxy_ssl: nothing is read from a TLS peer before its handshake,
+         * which the send side starts */
+        bw_upstream_send_request(r, u);
+        return;
+    }
     if (!u->request_sent && !bw_upstream_connected(u)) {
         bw_upstream_next(r, u, BW_UPSTREAM_FT_ERROR);
         return;
