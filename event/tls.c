@@ -105,6 +105,8 @@ bw_tls_conn_error(bw_connection_t *c, int sslerr, int err, const char *call)
         }
     } else if (sslerr == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL) {
         level = BW_LOG_INFO;
+    } else if (sslerr == SSL_ERROR_ZERO_RETURN) {
+        level = BW_LOG_INFO; /* the peer sent close_notify: its choice, not a fault */
     }
     bw_tls_error_text(ssl, sizeof(ssl));
     bw_log_error(level, c->log, sslerr == SSL_ERROR_SYSCALL ? err : 0, "%s failed%s", call, ssl);

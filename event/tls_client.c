@@ -140,6 +140,8 @@ bw_tls_client_create(bw_conf_t *cf, bool session_reuse)
     /* as on the server side: send and send_chain rely on partial writes */
     SSL_CTX_set_mode(cl->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
                                   | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* one read per record burst: bw_tls_recv reads until OpenSSL wants the socket */
+    SSL_CTX_set_read_ahead(cl->ctx, 1);
     if (session_reuse) {
         /* OpenSSL hands each new session to the callback and keeps none itself;
          * TLS 1.3 sessions arrive after the handshake, so a callback is the only

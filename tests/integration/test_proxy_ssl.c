@@ -223,7 +223,10 @@ test_proxy_ssl_https_to_tls_origin_works(void **state)
                   "location /a/ { proxy_pass https://127.0.0.1:%%OPORT%%/; }"
                   "location /v/ { set $t 127.0.0.1:%%OPORT%%; proxy_pass https://$t/; }"
                   "location /h/ { proxy_pass https://127.0.0.1:%%OPORT%%/;"
-                  "  add_header X-Up $upstream_addr; }");
+                  "  add_header X-Up $upstream_addr; }"
+                  "location /i { if ($arg_a) { add_header X-If 1; }"
+                  "  proxy_pass https://127.0.0.1:%%OPORT%%; }"
+                  "location /j { if ($arg_a) { proxy_pass https://127.0.0.1:%%OPORT%%; } }");
     bw_pssl_seen(&env, "/a/", &seen);
     assert_string_equal(seen.protocol, "TLSv1.3"); /* proxy_ssl_protocols' default allows 1.3 */
     assert_string_equal(seen.sni, "");             /* proxy_ssl_server_name is off */
@@ -238,6 +241,9 @@ test_proxy_ssl_https_to_tls_origin_works(void **state)
     snprintf(want, sizeof(want), "127.0.0.1:%s", env.oport);
     bw_test_expect_header(&r, "X-Up", want);
     bw_test_response_free(&r);
+    /* if{} blocks proxy where their location does, or with their own proxy_pass */
+    bw_pssl_seen(&env, "/i?a=1", &seen);
+    bw_pssl_seen(&env, "/j?a=1", &seen);
     bw_pssl_stop(&env);
 }
 
@@ -298,6 +304,8 @@ test_proxy_ssl_verify_with_the_right_ca_passes(void **state)
                   "location /ip/ { proxy_pass https://127.0.0.1:%%OPORT%%/; }");
     bw_pssl_seen(&env, "/name/", &seen);
     assert_string_equal(seen.protocol, "TLSv1.3");
+    bw_pssl_seen(&env, "/name/", &seen); /* a resumed session carries the verdict */
+    assert_string_equal(seen.reused, "r");
     /* the default name is $proxy_host's host: an address, matched to the IP names */
     bw_pssl_seen(&env, "/ip/", &seen);
     assert_int_equal(bw_test_server_log_count(env.proxy, "upstream SSL certificate"), 0);
