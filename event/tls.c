@@ -91,8 +91,9 @@ bw_tls_conf_error(bw_conf_t *cf, const char *fmt, ...)
  * Logs a failed SSL call on a connection: info when the peer is to blame
  * (a TLS protocol error, a reset, a close), crit otherwise.
  */
-static void
-bw_tls_conn_error(bw_connection_t *c, int sslerr, int err, const char *call)
+void
+bw_tls_conn_error_level(bw_connection_t *c, int sslerr, int err, const char *call,
+                        unsigned peer_level)
 {
     char ssl[BW_TLS_ERROR_LEN];
     unsigned level = BW_LOG_CRIT;
@@ -100,16 +101,24 @@ bw_tls_conn_error(bw_connection_t *c, int sslerr, int err, const char *call)
 
     if (sslerr == SSL_ERROR_SYSCALL && e == 0) {
         if (err == 0 || err == ECONNRESET || err == EPIPE || err == ENOTCONN
-            || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH) {
-            level = BW_LOG_INFO;
+            || err == ETIMEDOUT || err == ECONNREFUSED || err == EHOSTUNREACH
+            || err == ENETUNREACH) {
+            level = peer_level;
         }
     } else if (sslerr == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL) {
-        level = BW_LOG_INFO;
+        level = peer_level;
     } else if (sslerr == SSL_ERROR_ZERO_RETURN) {
-        level = BW_LOG_INFO; /* the peer sent close_notify: its choice, not a fault */
+        level = peer_level; /* the peer sent close_notify: its choice, not a fault */
     }
     bw_tls_error_text(ssl, sizeof(ssl));
     bw_log_error(level, c->log, sslerr == SSL_ERROR_SYSCALL ? err : 0, "%s failed%s", call, ssl);
+}
+
+/* Client-side faults are info (nginx's level for what a client causes). */
+static void
+bw_tls_conn_error(bw_connection_t *c, int sslerr, int err, const char *call)
+{
+    bw_tls_conn_error_level(c, sslerr, err, call, BW_LOG_INFO);
 }
 
 /* ---------------------------------------------------------- contexts */
@@ -610,7 +619,7 @@ bw_tls_conn_create(SSL_CTX *ctx, bw_connection_t *c, size_t buffer_size)
 }
 
 bw_rc_t
-bw_tls_handshake(bw_connection_t *c)
+bw_tls_handshake_step(bw_connection_t *c, void (*handler)(bw_event_t *ev), unsigned peer_level)
 {
     bw_tls_conn_t *tc = c->ssl;
 
@@ -632,19 +641,25 @@ bw_tls_handshake(bw_connection_t *c)
         } else {
             c->write->ready = 0;
         }
-        c->read->handler = bw_tls_handshake_handler;
-        c->write->handler = bw_tls_handshake_handler;
+        c->read->handler = handler;
+        c->write->handler = handler;
         return BW_AGAIN;
     }
     tc->no_send_shutdown = 1;
     c->read->error = 1;
     if (sslerr == SSL_ERROR_ZERO_RETURN || (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-        bw_log_error(BW_LOG_INFO, c->log, err, "peer closed connection in SSL handshake");
+        bw_log_error(peer_level, c->log, err, "peer closed connection in SSL handshake");
         ERR_clear_error();
         return BW_ERROR;
     }
-    bw_tls_conn_error(c, sslerr, err, "SSL_do_handshake()");
+    bw_tls_conn_error_level(c, sslerr, err, "SSL_do_handshake()", peer_level);
     return BW_ERROR;
+}
+
+bw_rc_t
+bw_tls_handshake(bw_connection_t *c)
+{
+    return bw_tls_handshake_step(c, bw_tls_handshake_handler, BW_LOG_INFO);
 }
 
 /* Both events' handler while the handshake waits for the socket. */

@@ -178,6 +178,13 @@ bw_rc_t bw_tls_conn_create(SSL_CTX *ctx, bw_connection_t *c, size_t buffer_size)
  * (logged at info when the peer is to blame).
  */
 bw_rc_t bw_tls_handshake(bw_connection_t *c);
+/* The handshake step both sides share: `handler` runs the next steps on
+ * socket events; faults the peer causes are logged at `peer_level`. */
+bw_rc_t bw_tls_handshake_step(bw_connection_t *c, void (*handler)(bw_event_t *ev),
+                              unsigned peer_level);
+/* Logs a failed OpenSSL call: crit for local faults, peer_level for the peer's. */
+void bw_tls_conn_error_level(bw_connection_t *c, int sslerr, int err, const char *call,
+                             unsigned peer_level);
 
 /* TLS versions of c->recv / c->send / c->send_chain (see io.h's contract).
  * send_chain gathers memory and file buffers (files are read: no sendfile

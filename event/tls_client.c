@@ -65,31 +65,6 @@ bw_tls_client_conf_error(bw_conf_t *cf, const char *fmt, ...)
     bw_conf_log(cf, BW_LOG_EMERG, 0, "%s%s", msg, bw_tls_error_text(ssl, sizeof(ssl)));
 }
 
-/*
- * Logs a failed handshake: at error level when the peer is to blame (a TLS
- * protocol error, a reset), at crit otherwise. The peer is a backend, so
- * its failures are errors, not the info of a misbehaving client.
- */
-static void
-bw_tls_client_conn_error(bw_connection_t *c, int sslerr, int err, const char *call)
-{
-    char ssl[BW_TLS_ERROR_LEN];
-    unsigned level = BW_LOG_CRIT;
-    unsigned long e = ERR_peek_error();
-
-    if (sslerr == SSL_ERROR_SYSCALL && e == 0) {
-        if (err == 0 || err == ECONNRESET || err == EPIPE || err == ENOTCONN
-            || err == ETIMEDOUT || err == ECONNREFUSED || err == EHOSTUNREACH
-            || err == ENETUNREACH) {
-            level = BW_LOG_ERR;
-        }
-    } else if (sslerr == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL) {
-        level = BW_LOG_ERR;
-    }
-    bw_tls_error_text(ssl, sizeof(ssl));
-    bw_log_error(level, c->log, sslerr == SSL_ERROR_SYSCALL ? err : 0, "%s failed%s", call, ssl);
-}
-
 /* ---------------------------------------------------------- contexts */
 
 static void
@@ -371,39 +346,8 @@ bw_tls_client_conn_create(bw_tls_client_t *cl, bw_connection_t *c, const bw_str_
 bw_rc_t
 bw_tls_client_handshake(bw_connection_t *c)
 {
-    bw_tls_conn_t *tc = c->ssl;
-
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_do_handshake(tc->ssl);
-    if (n == 1) {
-        tc->handshaked = 1;
-        c->recv = bw_tls_recv;
-        c->send = bw_tls_send;
-        c->send_chain = bw_tls_send_chain;
-        return BW_OK;
-    }
-    int err = errno;
-    int sslerr = SSL_get_error(tc->ssl, n);
-    if (sslerr == SSL_ERROR_WANT_READ || sslerr == SSL_ERROR_WANT_WRITE) {
-        if (sslerr == SSL_ERROR_WANT_READ) {
-            c->read->ready = 0;
-        } else {
-            c->write->ready = 0;
-        }
-        c->read->handler = bw_tls_client_handshake_handler;
-        c->write->handler = bw_tls_client_handshake_handler;
-        return BW_AGAIN;
-    }
-    tc->no_send_shutdown = 1;
-    c->read->error = 1;
-    if (sslerr == SSL_ERROR_ZERO_RETURN || (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-        bw_log_error(BW_LOG_ERR, c->log, err, "peer closed connection in SSL handshake");
-        ERR_clear_error();
-        return BW_ERROR;
-    }
-    bw_tls_client_conn_error(c, sslerr, err, "SSL_do_handshake()");
-    return BW_ERROR;
+    /* Backend faults are errors: the operator must see a broken upstream. */
+    return bw_tls_handshake_step(c, bw_tls_client_handshake_handler, BW_LOG_ERR);
 }
 
 /* Both events' handler while the handshake waits for the socket. */
