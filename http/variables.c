@@ -139,7 +139,13 @@ bw_http_variables_add_core_vars(bw_conf_t *cf)
     if (bw_http_variables_create(cf) != BW_OK) {
         return BW_ERROR;
     }
-    for (const bw_http_variable_def_t *d = bw_http_core_variables; d->name; d++) {
+    return bw_http_add_variables(cf, bw_http_core_variables);
+}
+
+bw_rc_t
+bw_http_add_variables(bw_conf_t *cf, const bw_http_variable_def_t *defs)
+{
+    for (const bw_http_variable_def_t *d = defs; d->name; d++) {
         bw_str_t            name = { strlen(d->name), (u_char *) d->name };
         bw_http_variable_t *v = bw_http_add_variable(cf, &name, d->flags);
         if (v == NULL) {

@@ -74,6 +74,10 @@ typedef struct {
 /* The standard variables (variables_core.c), declared by add_core_vars. */
 extern const bw_http_variable_def_t bw_http_core_variables[];
 
+/* Registers every variable of a table ending with a NULL name (a module's
+ * preconfiguration hook). BW_OK or BW_ERROR. */
+bw_rc_t bw_http_add_variables(bw_conf_t *cf, const bw_http_variable_def_t *defs);
+
 /*
  * Numbered captures of the last regex match of a request (r->regex_captures).
  * Capture n is [ovector[2n], ovector[2n+1]) of subject; r->ncaptures is the
