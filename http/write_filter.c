@@ -28,6 +28,9 @@
 /* Memory used to send file buffers when sendfile is off. */
 #define BW_HTTP_WRITE_SCRATCH (32 * 1024)
 
+/* limit_rate's pacing step and head start, in milliseconds. */
+#define BW_HTTP_RATE_SLICE 100
+
 typedef struct {
     bw_chain_t *out;      /* queued links (ours), oldest first */
     bw_chain_t *tail;
@@ -208,23 +211,32 @@ bw_http_write_release(bw_http_request_t *r, bw_http_write_ctx_t *ctx, bw_chain_t
 
 /*
  * limit_rate: how much may go now (0: no limit), or -1 after arming the
- * write event's delay when nothing may.
+ * write event's delay when too little may. The rate is the request's own
+ * (`set $limit_rate`, X-Accel-Limit-Rate) when set, else the location's.
+ * The first limit_rate_after bytes are not paced; past them the response
+ * gets `rate` bytes a second, metered in milliseconds from the start of the
+ * request with one slice of head start. When less than a slice's worth (or
+ * the `pending` bytes, if fewer) may go, it waits for that much, so a paced
+ * response is written about ten times a second, not in dribbles.
  */
 static off_t
-bw_http_write_rate(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf)
+bw_http_write_rate(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf, off_t pending)
 {
     bw_connection_t *c = r->connection;
+    off_t            rate = (off_t) (r->limit_rate_set ? r->limit_rate : clcf->limit_rate);
+    off_t            after = (off_t) clcf->limit_rate_after;
 
-    if (clcf->limit_rate == 0 || c->sent < (off_t) clcf->limit_rate_after) {
+    if (rate == 0) {
         return 0;
     }
-    off_t elapsed = (off_t) (bw_time.monotonic - r->start_monotonic) / 1000 + 1;
-    off_t allowed = (off_t) clcf->limit_rate * elapsed - (c->sent - (off_t) clcf->limit_rate_after);
-    if (allowed > 0) {
+    off_t elapsed = (off_t) (bw_time.monotonic - r->start_monotonic) + BW_HTTP_RATE_SLICE;
+    off_t allowed = rate * elapsed / 1000 - (c->sent - after);
+    off_t want = bw_min(bw_max(rate * BW_HTTP_RATE_SLICE / 1000, 1), pending);
+    if (allowed >= want) {
         return allowed;
     }
     c->write->delayed = 1;
-    bw_event_add_timer(c->write, (bw_msec_t) (-allowed * 1000 / (off_t) clcf->limit_rate + 1));
+    bw_event_add_timer(c->write, (bw_msec_t) ((want - allowed) * 1000 / rate + 1));
     return -1;
 }
 
@@ -296,7 +308,7 @@ bw_http_write_filter(bw_http_request_t *r, bw_chain_t *in)
         r->buffered = 0;
         return BW_OK;
     }
-    off_t limit = bw_http_write_rate(r, clcf);
+    off_t limit = bw_http_write_rate(r, clcf, size);
     if (limit < 0) {
         r->buffered = 1;
         return BW_AGAIN;

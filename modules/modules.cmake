@@ -46,7 +46,7 @@ bw_module(http_write_filter  REQUIRED - NO http/write_filter.c)
 # upstream and proxy (content handler set by proxy_pass; balancers and the
 # keepalive cache are upstream plug-ins, listed after the core they extend)
 bw_module(upstream REQUIRED - NO http/upstream.c)
-bw_module(proxy   ON http_proxy_module YES modules/proxy.c)
+bw_module(proxy   ON http_proxy_module YES modules/proxy.c modules/proxy_cookie.c)
 bw_module(proxy_ssl ON - NO modules/proxy_ssl.c)
 bw_module(upstream_keepalive ON http_upstream_keepalive_module YES modules/upstream_keepalive.c)
 # balancers: each directive replaces the group's init_upstream when it is
