@@ -1054,16 +1054,7 @@ static const bw_http_variable_def_t bw_proxy_variables[] = {
 static bw_rc_t
 bw_proxy_add_variables(bw_conf_t *cf)
 {
-    for (const bw_http_variable_def_t *d = bw_proxy_variables; d->name; d++) {
-        bw_str_t name = {strlen(d->name), (u_char *) d->name};
-        bw_http_variable_t *v = bw_http_add_variable(cf, &name, d->flags);
-        if (v == NULL) {
-            return BW_ERROR;
-        }
-        v->get = d->get;
-        v->data = d->data;
-    }
-    return BW_OK;
+    return bw_http_add_variables(cf, bw_proxy_variables);
 }
 
 /* ================================================================ */
