@@ -9,11 +9,15 @@
  * keeps its accounting); get() then looks for an idle connection to that
  * address, and free() keeps a connection the upstream core marked reusable
  * (the response was read whole and its framing allowed reuse). The least
- * recently used idle connection makes room when the cache is full. An idle
- * connection that becomes readable (the peer closed it, or sent something
- * unasked) is closed at once. Requests reach the peers with keep-alive only
- * with `proxy_http_version 1.1` and `proxy_set_header Connection ""`, as in
- * nginx.
+ * recently used idle connection makes room when the cache is full. Idle
+ * connections stay in the event set with a handler of this module, so one
+ * that becomes readable (the peer closed it, reset it or sent something
+ * unasked) is closed and leaves the cache at once; saving and taking out a
+ * connection then only look at the event flags, with no system call. A
+ * connection the peer closes in the window before the loop reports it fails
+ * its request, which the upstream core retries. Requests reach the peers
+ * with keep-alive only with `proxy_http_version 1.1` and
+ * `proxy_set_header Connection ""`, as in nginx.
  */
 #include "clock.h"
 #include "conf.h"
@@ -103,21 +107,57 @@ bw_upstream_keepalive_drop(bw_upstream_keepalive_item_t *item)
     bw_connection_close(c);
 }
 
-/* An idle connection woke up: a close, a timeout, unasked bytes or a
- * shutdown. Only a spurious wake-up keeps it. */
+/*
+ * Asks the socket (or, for proxy_ssl, the TLS layer) whether an idle
+ * connection has anything to say. True when it has not: nothing to read,
+ * no end of stream, no error. A plain socket is peeked; a TLS connection is
+ * read through OpenSSL, which consumes records that are not data (a
+ * NewSessionTicket, a key update) and reports a close_notify as the end.
+ * Either way `ready` is cleared when the answer is "nothing".
+ */
+static bool
+bw_upstream_keepalive_probe(bw_connection_t *c)
+{
+    u_char byte;
+
+    if (c->ssl != NULL) {
+        bw_event_handler_fn wh = c->write->handler;
+        ssize_t             n = c->recv(c, &byte, 1);
+
+        /* a read that wants to write swapped the write handler: give up */
+        return n == BW_AGAIN && c->write->handler == wh;
+    }
+    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->read->ready = 0;
+        return true;
+    }
+    return false;
+}
+
+/* True when the event loop saw something on a connection: it cannot wait
+ * in the cache, nor serve a request from it. */
+static bool
+bw_upstream_keepalive_flagged(bw_connection_t *c)
+{
+    return c->read->eof || c->read->error || c->read->pending_eof || c->write->error || c->close;
+}
+
+/*
+ * An idle connection woke up: the peer closed it, reset it or sent bytes
+ * nobody asked for, or its keepalive_timeout expired, or the worker is
+ * shutting down. The probe tells a stale wake-up (the data was read by the
+ * previous owner in this same loop turn) or a TLS record that is not data
+ * from the rest; anything else closes the connection and frees its slot.
+ */
 static void
 bw_upstream_keepalive_close_handler(bw_event_t *ev)
 {
     bw_connection_t              *c = ev->data;
     bw_upstream_keepalive_item_t *item = c->data;
-    char                          byte;
 
-    if (!ev->timedout && !c->close) {
-        ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev->ready = 0;
-            return;
-        }
+    if (!ev->timedout && !bw_upstream_keepalive_flagged(c) && bw_upstream_keepalive_probe(c)) {
+        return;
     }
     bw_upstream_keepalive_drop(item);
 }
@@ -127,21 +167,21 @@ bw_upstream_keepalive_dummy_handler(bw_event_t *ev)
 {
 }
 
-/* True when a connection can wait in the cache: nothing pending on it. */
+/*
+ * True when a connection can wait in the cache: nothing pending on it. The
+ * event loop's flags answer without a system call: the last read of the
+ * response ended short (or wanted more, under TLS), which cleared `ready`,
+ * and anything arriving after that raises a new edge which the idle
+ * connection's handler takes. Only a connection still marked ready (its
+ * last read filled the buffer exactly) is probed.
+ */
 static bool
 bw_upstream_keepalive_quiet(bw_connection_t *c)
 {
-    char byte;
-
-    if (c->read->eof || c->read->error || c->write->error || c->read->pending_eof || c->close) {
+    if (bw_upstream_keepalive_flagged(c)) {
         return false;
     }
-    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
-    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        c->read->ready = 0;
-        return true;
-    }
-    return false;
+    return !c->read->ready || bw_upstream_keepalive_probe(c);
 }
 
 /* Puts pc's connection into the cache (evicting the oldest when full). */
@@ -194,6 +234,13 @@ bw_upstream_keepalive_get(bw_upstream_peer_conn_t *pc, void *data)
             continue;
         }
         bw_connection_t *c = item->connection;
+        if (c->read->ready || bw_upstream_keepalive_flagged(c)) {
+            /* the loop saw it closed or talking and its handler could not
+             * close it yet: a request sent on it would fail */
+            q = bw_queue_prev(q);
+            bw_upstream_keepalive_drop(item);
+            continue;
+        }
         bw_queue_remove(q);
         bw_queue_insert_head(&kcf->free, q);
         item->connection = NULL;
