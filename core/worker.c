@@ -182,13 +182,26 @@ bw_worker_start_shutdown(bw_cycle_t *cycle)
 void
 bw_worker_run(bw_cycle_t *cycle, int slot)
 {
-    sigset_t none;
     bool exiting = false;
 
     bw_process_is_worker = true;
     bw_worker_slot = slot;
+    /* Control signals stay blocked except while the loop sleeps (epoll_pwait
+     * with an empty mask), so none can slip in between a check of the flags
+     * and the next sleep. */
+    static sigset_t none;
+    sigset_t blocked;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGQUIT);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGUSR1);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGWINCH);
+    sigaddset(&blocked, SIGUSR2);
+    sigprocmask(SIG_SETMASK, &blocked, NULL);
+    bw_event_wait_sigmask = &none;
     /* A worker whose master was killed finishes its requests and exits
      * instead of serving on unsupervised. */
     if (slot >= 0) { /* under a master (slot -1: master_process off) */

@@ -27,6 +27,8 @@
 #ifndef BW_EVENT_H
 #define BW_EVENT_H
 
+#include <signal.h>
+
 #include "queue.h"
 #include "rbtree.h"
 #include "types.h"
@@ -130,5 +132,12 @@ void bw_event_empty_handler(bw_event_t *ev);
 #include "timer.h"
 #include "conn.h"
 #include "listen.h"
+
+/*
+ * Signal mask epoll_pwait() applies while the loop sleeps (NULL: none). A
+ * worker blocks its control signals and sets an empty mask here, so a
+ * signal can only arrive while it sleeps and always ends the sleep.
+ */
+extern const sigset_t *bw_event_wait_sigmask;
 
 #endif

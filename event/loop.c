@@ -36,8 +36,11 @@
 #include "clock.h"
 #include "timer.h"
 
+#include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+const sigset_t *bw_event_wait_sigmask; /* NULL: the process's own mask */
 
 /* epoll_wait() returns at most this many events per turn; the rest wait. */
 #define BW_EVENT_LIST_MAX 512
@@ -254,7 +257,11 @@ bw_event_process(bw_cycle_t *cycle)
         }
     }
 
-    int n = epoll_wait(bw_event_ep, bw_event_list, bw_event_nlist, timeout);
+    /* With a wait mask set, signals blocked elsewhere are delivered only
+     * while we sleep here: one that arrives while we work interrupts the
+     * next wait instead of being noticed after the next unrelated event. */
+    int n = epoll_pwait(bw_event_ep, bw_event_list, bw_event_nlist, timeout,
+                        bw_event_wait_sigmask);
     int err = errno;
     bw_time_update();
 
