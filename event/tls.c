@@ -885,6 +885,16 @@ bw_tls_buffer_release(bw_connection_t *c)
     }
 }
 
+/* True when the chain starts with a file-only buffer and the connection
+ * sends through kernel TLS. */
+static bool
+bw_tls_ktls_file(bw_connection_t *c, bw_chain_t *in)
+{
+    bw_buf_t *b = in->buf;
+    return b->in_file && !bw_buf_in_memory(b) && b->file && b->file_last > b->file_pos
+           && BIO_get_ktls_send(SSL_get_wbio(((bw_tls_conn_t *) c->ssl)->ssl));
+}
+
 bw_chain_t *
 bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
 {
@@ -917,6 +927,26 @@ bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
             }
         }
         size_t len = tc->pending;
+        if (len == 0 && bw_tls_ktls_file(c, in)) {
+            /* Kernel TLS (ssl_conf_command Options KTLS, where the kernel and
+             * OpenSSL have it): the file goes out with sendfile, encrypted in
+             * the kernel, never through our record buffer. */
+            bw_buf_t *b = in->buf;
+            size_t size = (size_t) bw_min(b->file_last - b->file_pos, limit - total);
+            ERR_clear_error();
+            errno = 0;
+            ossl_ssize_t sent = SSL_sendfile(tc->ssl, b->file->fd, b->file_pos, size, 0);
+            if (sent <= 0) {
+                if (bw_tls_write_failed(c, (int) sent, errno) == BW_ERROR) {
+                    return BW_CHAIN_ERROR;
+                }
+                return in;
+            }
+            c->sent += sent;
+            total += sent;
+            in = bw_chain_update_sent(in, sent);
+            continue;
+        }
         if (len == 0) {
             ssize_t n = bw_tls_gather(c, in, tc->buf,
                                       (size_t) bw_min((off_t) tc->buffer_size, limit - total));

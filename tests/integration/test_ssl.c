@@ -273,6 +273,9 @@ static const char bw_ssl_basic_conf[] =
     "  root %%PREFIX%%/html;\n"
     "  server { listen 127.0.0.1:%%PORT%% ssl;\n"
     "    ssl_certificate %%CERTS%%/a.crt; ssl_certificate_key %%CERTS%%/a.key;\n"
+    /* kernel TLS where the kernel has it (sendfile through SSL_sendfile),
+     * plain reads elsewhere: the file tests below must pass either way */
+    "    ssl_conf_command Options KTLS;\n"
     "    location /r { return 200 \"ok $ssl_protocol\\n\"; }\n"
     "    location /f/ { alias %%PREFIX%%/html/; sendfile on; }\n"
     "    location /n/ { alias %%PREFIX%%/html/; sendfile off; }\n"
