@@ -76,3 +76,38 @@ void bw_test_conf_expect_error(const char *message, const char *fmt, ...)
         fail_msg("expected exit 1 and \"%s\", got %d:\n%s", message, st, got);
     }
 }
+
+void
+bw_test_conf_check_marked(const char *http, const char *message, char *failures, size_t size)
+{
+    char *conf = NULL, *out = NULL;
+    int   st = -1;
+
+    assert_true(asprintf(&conf, "http {\n%s\n}\n", http) > 0);
+    bw_test_server_t *srv = bw_test_server_prepare(conf);
+    free(conf);
+    assert_non_null(srv);
+    assert_int_equal(bw_test_server_run(srv, &out, &st, "-t"), 0);
+
+    char *text = bw_test_server_read_file(srv, "conf/bulwark.conf", NULL);
+    char *mark = text ? strstr(text, "@@") : NULL;
+    /* the line marked "@@", or for errors found when merging (no mark), the
+     * line of the http block's closing brace, as nginx reports them */
+    if (text != NULL && mark == NULL) {
+        mark = strrchr(text, '}');
+    }
+    int line = 1;
+    for (char *p = text; mark && p < mark; p++) {
+        line += *p == '\n';
+    }
+    char want[1024];
+    snprintf(want, sizeof(want), "%s in %s:%d", message, srv->conf_path, line);
+    if (st != 1 || out == NULL || strstr(out, want) == NULL) {
+        size_t n = strlen(failures);
+        snprintf(failures + n, size - n, "%s\nwant exit 1 and \"%s\", got %d:\n%s\n", http,
+                 want, st, out ? out : "");
+    }
+    free(text);
+    free(out);
+    bw_test_server_stop(srv);
+}

@@ -408,6 +408,13 @@ bw_test_server_t *bw_test_server_start_fmt(const char *fmt, ...)
  */
 char *bw_test_conf_test(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Fails the test unless `-t` of the formatted configuration exits 1 and says message. */
+/*
+ * Runs `-t` on "http {\n<http>\n}": unless it exits 1 with "<message> in
+ * file:line" for the line holding "@@" (no mark: the http block's closing
+ * brace), appends a description to failures[size] for the caller to report.
+ */
+void bw_test_conf_check_marked(const char *http, const char *message, char *failures,
+                               size_t size);
 void bw_test_conf_expect_error(const char *message, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

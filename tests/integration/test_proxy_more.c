@@ -480,36 +480,6 @@ test_next_upstream_timeout_bounds_retries(void **state)
 /* ---------------------------------------------------------- configuration */
 
 static void
-bw_more_conf_check(const char *http, const char *message, char *failures, size_t size)
-{
-    char *conf = NULL, *out = NULL;
-    int   st = -1;
-
-    assert_true(asprintf(&conf, "http {\n%s\n}\n", http) > 0);
-    bw_test_server_t *srv = bw_test_server_prepare(conf);
-    free(conf);
-    assert_non_null(srv);
-    assert_int_equal(bw_test_server_run(srv, &out, &st, "-t"), 0);
-
-    char *text = bw_test_server_read_file(srv, "conf/bulwark.conf", NULL);
-    char *mark = text ? strstr(text, "@@") : NULL;
-    int   line = 1;
-    for (char *p = text; mark && p < mark; p++) {
-        line += *p == '\n';
-    }
-    char want[1024];
-    snprintf(want, sizeof(want), "%s in %s:%d", message, srv->conf_path, line);
-    if (st != 1 || out == NULL || strstr(out, want) == NULL) {
-        size_t n = strlen(failures);
-        snprintf(failures + n, size - n, "%s\nwant exit 1 and \"%s\", got %d:\n%s\n", http,
-                 want, st, out ? out : "");
-    }
-    free(text);
-    free(out);
-    bw_test_server_stop(srv);
-}
-
-static void
 test_more_config_messages(void **state)
 {
     static const struct {
@@ -533,7 +503,7 @@ test_more_config_messages(void **state)
     char failures[16384] = "";
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bw_more_conf_check(rows[i].http, rows[i].message, failures, sizeof(failures));
+        bw_test_conf_check_marked(rows[i].http, rows[i].message, failures, sizeof(failures));
     }
     if (failures[0]) {
         fail_msg("%s", failures);
