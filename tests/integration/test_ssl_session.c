@@ -173,13 +173,14 @@ static void
 test_ssl_session_shared_cache_expires_sessions(void **state)
 {
     bw_test_server_t *s = bw_sess_start("ssl_session_tickets off; ssl_session_cache shared:SSL:1m;"
-                                        " ssl_session_timeout 1s;");
+                                        " ssl_session_timeout 3s;");
 
+    /* 3 s leaves room for a loaded machine between the first two connections */
     bw_sess_result_t r = bw_sess_connect(s->port, "-tls1_2", "-sess_out sess.pem");
     assert_true(r.answered);
     r = bw_sess_connect(s->port, "-tls1_2", "-sess_in sess.pem");
     assert_true(r.reused);
-    bw_test_sleep_ms(2100);
+    bw_test_sleep_ms(4200);
     r = bw_sess_connect(s->port, "-tls1_2", "-sess_in sess.pem");
     assert_true(r.answered);
     assert_false(r.reused);
