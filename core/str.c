@@ -144,3 +144,33 @@ bw_hextoi(const u_char *p, size_t n)
     }
     return v;
 }
+
+/* Digits of v in base `base` at p, most significant first. */
+static u_char *
+bw_str_put_base(u_char *p, uint64_t v, unsigned base)
+{
+    static const char digits[] = "0123456789abcdef";
+    u_char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (u_char) digits[v % base];
+        v /= base;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+u_char *
+bw_u64_put(u_char *p, uint64_t v)
+{
+    return bw_str_put_base(p, v, 10);
+}
+
+u_char *
+bw_x64_put(u_char *p, uint64_t v)
+{
+    return bw_str_put_base(p, v, 16);
+}

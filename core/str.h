@@ -60,4 +60,12 @@ int64_t bw_atoi(const u_char *p, size_t n);
 /* Same for hexadecimal digits. */
 int64_t bw_hextoi(const u_char *p, size_t n);
 
+/*
+ * Writes v in decimal (bw_u64_put) or lowercase hex without leading zeros
+ * (bw_x64_put) at p, which has room for 20 (resp. 16) bytes; returns the end.
+ * For hot paths where printf's parsing of a format is wasted work.
+ */
+u_char *bw_u64_put(u_char *p, uint64_t v);
+u_char *bw_x64_put(u_char *p, uint64_t v);
+
 #endif

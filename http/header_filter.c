@@ -305,9 +305,10 @@ bw_http_header_fixed(bw_http_request_t *r, bw_http_out_t *o)
         bw_http_out_lit(o, "\r\n");
     }
     if (out->content_length == NULL && out->content_length_n >= 0) {
-        int n = snprintf((char *) text, sizeof(text), "Content-Length: %lld\r\n",
-                         (long long) out->content_length_n);
-        bw_http_out_bytes(o, text, (size_t) n);
+        bw_http_out_lit(o, "Content-Length: ");
+        u_char *end = bw_u64_put(text, (uint64_t) out->content_length_n);
+        bw_http_out_bytes(o, text, (size_t) (end - text));
+        bw_http_out_lit(o, "\r\n");
     }
     if (out->last_modified == NULL && out->last_modified_time != -1) {
         bw_http_out_lit(o, "Last-Modified: ");
