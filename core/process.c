@@ -82,6 +82,9 @@ bw_process_signals_init(void)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGSYS, &sa, NULL);
+    /* a file over RLIMIT_FSIZE fails its write with EFBIG (logged, the
+     * request falls back) instead of killing the process */
+    sigaction(SIGXFSZ, &sa, NULL);
     return BW_OK;
 }
 

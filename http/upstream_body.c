@@ -429,7 +429,7 @@ bw_upstream_pipe_recycle(bw_upstream_pipe_t *p)
 /* What bw_upstream_pipe_output gives to the filters. */
 typedef enum {
     BW_UPSTREAM_OUT_SOME = 0, /* while buffering: up to proxy_busy_buffers_size */
-    BW_UPSTREAM_OUT_ALL,      /* everything held (the peer failed) */
+    BW_UPSTREAM_OUT_ALL,      /* everything held (the peer failed, the temp file is full) */
     BW_UPSTREAM_OUT_LAST,     /* everything and the last buffer (the body is complete) */
 } bw_upstream_out_t;
 
@@ -543,6 +543,18 @@ bw_upstream_relay(bw_http_request_t *r, bw_upstream_t *u)
             (void) bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_ALL);
             bw_upstream_finalize(r, u, 502);
             return;
+        }
+        if (rc == BW_BUSY && u->pipe->busy == NULL && !r->buffered) {
+            /* No room, and the filters hold nothing whose sending would
+             * call back: the temp file took no more (proxy_max_temp_file_size
+             * reached, or it failed), so what waited for it goes to the
+             * client now, past proxy_busy_buffers_size. */
+            if (bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_ALL) != BW_OK) {
+                bw_upstream_finalize(r, u, BW_ERROR);
+                return;
+            }
+            rc = BW_OK;
+            continue;
         }
         if (rc == BW_AGAIN || rc == BW_BUSY) {
             break;

@@ -470,6 +470,29 @@ int bw_test_server_bad_lines(bw_test_server_t *srv, char *msg, size_t size)
     return bad;
 }
 
+/*
+ * Copies error.log's [crit] and [emerg] lines (the first 20) to stderr: a
+ * failing test's output then shows what the server met (a full disk, a
+ * refused file) without the prefix kept.
+ */
+static void bw_test_server_print_crit(bw_test_server_t *srv)
+{
+    char *text = bw_test_file_read(bw_test_server_path(srv, "logs/error.log"), NULL);
+    int   shown = 0;
+
+    for (char *line = text, *next; line != NULL && *line != '\0' && shown < 20; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        if (strstr(line, "[crit]") != NULL || strstr(line, "[emerg]") != NULL) {
+            fprintf(stderr, "harness: error.log: %s\n", line);
+            shown++;
+        }
+    }
+    free(text);
+}
+
 /* QUIT, bounded wait for every process of the instance, then KILL. */
 static void bw_test_server_quit(bw_test_server_t *srv)
 {
@@ -534,6 +557,7 @@ void bw_test_server_stop(bw_test_server_t *srv)
     }
     bad = bw_test_server_bad_lines(srv, msg, sizeof(msg));
     bw_test_server_check_exit(srv, msg, sizeof(msg));
+    bw_test_server_print_crit(srv);
     if (bw_test_server_verbose()) {
         fprintf(stderr, "harness: stopped %s (prefix %s)\n", srv->binary, srv->prefix);
     }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +36,12 @@ typedef struct {
 } bw_buf_fx_t;
 
 static bw_buf_fx_t bw_buf;
+
+/* The slow client a test has open: a test that fails midway leaves it to
+ * the per-test teardown, so its request does not hold the worker (and its
+ * temp file) into the next test. */
+static int   bw_buf_open_fd = -1;
+static char *bw_buf_open_body;
 
 static const char bw_buf_conf[] =
     "http {\n"
@@ -95,25 +102,32 @@ typedef struct {
     size_t body_len;
 } bw_buf_client_t;
 
-/* Connects with a small receive buffer and sends a GET for uri. */
+/* Connects to port with a receive buffer of rcvbuf bytes and sends a GET for uri. */
 static void
-bw_buf_client_open(bw_buf_client_t *cl, const char *uri)
+bw_buf_client_open_port(bw_buf_client_t *cl, int port, int rcvbuf, const char *uri)
 {
     struct sockaddr_in sin;
-    int                small = 4096;
     char               req[512];
 
     memset(cl, 0, sizeof(*cl));
     cl->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(cl->fd >= 0);
-    assert_int_equal(setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    assert_int_equal(setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_port = htons((unsigned short) bw_buf.srv->port);
+    sin.sin_port = htons((unsigned short) port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bw_buf_open_fd = cl->fd;
+    bw_buf_open_body = NULL;
     assert_int_equal(connect(cl->fd, (struct sockaddr *) &sin, sizeof(sin)), 0);
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", uri);
     assert_int_equal(bw_test_send_all(cl->fd, req, strlen(req)), 0);
+}
+
+static void
+bw_buf_client_open(bw_buf_client_t *cl, const char *uri)
+{
+    bw_buf_client_open_port(cl, bw_buf.srv->port, 4096, uri);
 }
 
 /* Reads up to want bytes into buf within timeout_ms; returns the count. */
@@ -182,8 +196,41 @@ static void
 bw_buf_client_body(bw_buf_client_t *cl, size_t len)
 {
     cl->body = malloc(len);
+    bw_buf_open_body = cl->body;
     assert_non_null(cl->body);
     cl->body_len = bw_buf_client_recv(cl, cl->body, len, bw_test_timeout(20000));
+    assert_int_equal(cl->body_len, len);
+    assert_true(bw_test_pattern_check(cl->body, cl->body_len, 0));
+}
+
+/*
+ * As bw_buf_client_body, with reads of uneven sizes (100 B, 4 KiB, 64 KiB,
+ * picked by a generator seeded with seed) and a 10 ms pause now and then.
+ */
+static void
+bw_buf_client_body_uneven(bw_buf_client_t *cl, size_t len, unsigned seed)
+{
+    static const size_t sizes[] = {100, 4096, 65536};
+    int64_t             deadline = bw_test_now_ms() + bw_test_timeout(20000);
+
+    cl->body = malloc(len);
+    bw_buf_open_body = cl->body;
+    assert_non_null(cl->body);
+    while (cl->body_len < len && bw_test_now_ms() < deadline) {
+        seed = seed * 1103515245u + 12345u;
+        size_t want = sizes[(seed >> 16) % 3];
+        want = want < len - cl->body_len ? want : len - cl->body_len;
+        size_t n = bw_buf_client_recv(cl, cl->body + cl->body_len, want, bw_test_timeout(5000));
+        if (n == 0) {
+            break;
+        }
+        cl->body_len += n;
+        if ((seed >> 8) % 100 == 0) {
+            bw_test_sleep_ms(10);
+        } else {
+            usleep(20);
+        }
+    }
     assert_int_equal(cl->body_len, len);
     assert_true(bw_test_pattern_check(cl->body, cl->body_len, 0));
 }
@@ -193,6 +240,21 @@ bw_buf_client_close(bw_buf_client_t *cl)
 {
     close(cl->fd);
     free(cl->body);
+    bw_buf_open_fd = -1;
+    bw_buf_open_body = NULL;
+}
+
+/* Per test: closes the client a failed test left open. */
+static int
+bw_buf_test_teardown(void **state)
+{
+    if (bw_buf_open_fd >= 0) {
+        close(bw_buf_open_fd);
+        free(bw_buf_open_body);
+        bw_buf_open_fd = -1;
+        bw_buf_open_body = NULL;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------ worker's files */
@@ -433,6 +495,50 @@ test_buffering_temp_file_stops_at_max_temp_file_size(void **state)
     bw_buf_client_close(&a);
 }
 
+/*
+ * A temp file that cannot be written (here: past RLIMIT_FSIZE, which the
+ * server inherits; a full disk is the same) is logged and the response goes
+ * on in memory only, intact, with a slow client: the peer is read again each
+ * time the client drains some, never left waiting on a file that takes no
+ * more.
+ */
+static void
+test_buffering_temp_file_write_failure_falls_back_to_memory(void **state)
+{
+    struct rlimit     old, small;
+    bw_buf_client_t   a;
+    char              uri[64];
+    bw_test_server_t *srv;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    srv = bw_test_server_start(
+        "http {\n"
+        "  upstream one { server 127.0.0.1:%%ORIGIN_PORT%%; keepalive 1; }\n"
+        "  server {\n"
+        "    listen 127.0.0.1:%%PORT%%;\n"
+        "    location / { proxy_buffers 4 4k; proxy_pass http://one; }\n"
+        "  }\n"
+        "}\n");
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_non_null(srv);
+
+    /* the client drains unevenly while the file grows to its limit and
+     * fails, then while the rest comes through memory only */
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(uri, sizeof(uri), "/full/%u?len=%u", i, BW_BUF_HUGE);
+        bw_buf_client_open_port(&a, srv->port, 65536, uri);
+        bw_buf_client_head(&a);
+        bw_test_sleep_ms(50);
+        bw_buf_client_body_uneven(&a, BW_BUF_HUGE, i);
+        bw_buf_client_close(&a);
+        assert_int_equal(bw_test_server_log_count(srv, "File too large"), (int) i + 1);
+    }
+    bw_test_server_stop(srv);
+}
+
 static void
 test_buffering_max_temp_file_size_zero_still_delivers_intact(void **state)
 {
@@ -581,16 +687,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buffering_slow_client_releases_upstream_connection_early),
-        cmocka_unit_test(test_buffering_spills_to_unlinked_temp_file_and_body_intact),
-        cmocka_unit_test(test_buffering_temp_path_levels_name_the_file),
-        cmocka_unit_test(test_buffering_temp_file_sent_with_sendfile),
-        cmocka_unit_test(test_buffering_temp_file_stops_at_max_temp_file_size),
-        cmocka_unit_test(test_buffering_max_temp_file_size_zero_still_delivers_intact),
-        cmocka_unit_test(test_buffering_x_accel_buffering_switches_per_response),
-        cmocka_unit_test(test_buffering_chunked_response_intact_and_trailers_dropped),
-        cmocka_unit_test(test_buffering_off_streams_before_the_body_ends),
-        cmocka_unit_test(test_buffering_config_messages),
+        cmocka_unit_test_teardown(test_buffering_slow_client_releases_upstream_connection_early, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_spills_to_unlinked_temp_file_and_body_intact, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_temp_path_levels_name_the_file, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_temp_file_sent_with_sendfile, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_temp_file_stops_at_max_temp_file_size, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_max_temp_file_size_zero_still_delivers_intact, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_x_accel_buffering_switches_per_response, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_chunked_response_intact_and_trailers_dropped, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_off_streams_before_the_body_ends, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_temp_file_write_failure_falls_back_to_memory, bw_buf_test_teardown),
+        cmocka_unit_test_teardown(test_buffering_config_messages, bw_buf_test_teardown),
     };
     return cmocka_run_group_tests(tests, bw_buf_setup, bw_buf_teardown);
 }
