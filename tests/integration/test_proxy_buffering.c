@@ -10,7 +10,9 @@
  * chunked upstream response are dropped as nginx drops them.
  *
  * The slow client is a socket with a small receive buffer that reads
- * nothing past the head until the test says so.
+ * nothing past the head until the test says so; the server's sockets have a
+ * fixed sndbuf, so that what the kernel holds stays far below the body
+ * sizes and a few MB show the temp file at work.
  */
 #include "harness.h"
 
@@ -26,8 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BW_BUF_BIG   (4u << 20)
-#define BW_BUF_HUGE  (12u << 20)
+#define BW_BUF_BIG   (1u << 20)
+#define BW_BUF_HUGE  (3u << 20)
 
 typedef struct {
     bw_test_origin_t *origin;
@@ -49,7 +51,7 @@ static const char bw_buf_conf[] =
     "  access_log logs/up.log up;\n"
     "  upstream one { server 127.0.0.1:%%ORIGIN_PORT%%; keepalive 1; }\n"
     "  server {\n"
-    "    listen 127.0.0.1:%%PORT%%;\n"
+    "    listen 127.0.0.1:%%PORT%% sndbuf=32k;\n"
     "    proxy_http_version 1.1;\n"
     "    proxy_set_header Connection \"\";\n"
     "    location /ka/ { proxy_pass http://one; }\n"
@@ -373,10 +375,24 @@ test_buffering_slow_client_releases_upstream_connection_early(void **state)
     bw_buf_client_head(&a);
     assert_non_null(bw_buf_client_header(&a, "X-Origin-Conn", conn_a, sizeof(conn_a)));
 
-    /* A reads nothing more: its upstream connection must still come back
-     * to the cache (keepalive 1) once the proxy has read the response */
-    bw_test_sleep_ms(200);
-    int64_t deadline = bw_test_now_ms() + bw_test_timeout(5000);
+    /* A reads nothing more: the proxy reads the response on into the temp
+     * file; once the file stopped growing the whole body was read and A's
+     * upstream connection must be back in the cache (keepalive 1). Probing
+     * earlier would race: a probe's own new connection, released after
+     * A's, would push A's out of the one-connection cache. */
+    char want[600];
+    snprintf(want, sizeof(want), "%s/", bw_test_server_path(bw_buf.srv, "proxy_temp"));
+    off_t   last = -1;
+    int     still = 0;
+    int64_t deadline = bw_test_now_ms() + bw_test_timeout(10000);
+    while (still < 5 && bw_test_now_ms() < deadline) {
+        off_t size = bw_buf_worker_file_size(want);
+        still = size > (off_t) BW_BUF_BIG / 2 && size == last ? still + 1 : 0;
+        last = size;
+        bw_test_sleep_ms(bw_test_timeout(50));
+    }
+    assert_int_equal(still, 5);
+    deadline = bw_test_now_ms() + bw_test_timeout(5000);
     while (!reused && bw_test_now_ms() < deadline) {
         assert_int_equal(bw_test_http_get(bw_buf.srv->port, "/ka/b?len=10", &r), 0);
         assert_int_equal(r.status, 200);
@@ -512,13 +528,13 @@ test_buffering_temp_file_write_failure_falls_back_to_memory(void **state)
 
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     small = old;
-    small.rlim_cur = 1024 * 1024;
+    small.rlim_cur = 512 * 1024;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
     srv = bw_test_server_start(
         "http {\n"
         "  upstream one { server 127.0.0.1:%%ORIGIN_PORT%%; keepalive 1; }\n"
         "  server {\n"
-        "    listen 127.0.0.1:%%PORT%%;\n"
+        "    listen 127.0.0.1:%%PORT%% sndbuf=32k;\n"
         "    location / { proxy_buffers 4 4k; proxy_pass http://one; }\n"
         "  }\n"
         "}\n");
