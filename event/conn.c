@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,10 +30,27 @@
 static bw_conn_stats_t bw_conn_stats_local;
 bw_conn_stats_t       *bw_conn_stats = &bw_conn_stats_local;
 
+bw_rc_t
+bw_conn_stats_share(bw_log_t *log)
+{
+    if (bw_conn_stats != &bw_conn_stats_local) {
+        return BW_OK; /* a reload: the workers to come use the same mapping */
+    }
+    void *p = mmap(NULL, sizeof(bw_conn_stats_t), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        bw_log_error(BW_LOG_EMERG, log, errno, "mmap(MAP_ANONYMOUS|MAP_SHARED, %zu) failed",
+                     sizeof(bw_conn_stats_t));
+        return BW_ERROR;
+    }
+    memcpy(p, bw_conn_stats, sizeof(bw_conn_stats_t));
+    bw_conn_stats = p;
+    return BW_OK;
+}
+
 static bw_cycle_t *bw_conn_cycle;      /* owner of the connection array */
 static bw_queue_t  bw_conn_reusable;   /* idle connections, most recent first */
 static bw_uint_t   bw_conn_reusable_n;
-static bw_uint_t   bw_conn_number;     /* last connection number given */
 static time_t      bw_conn_reclaim_logged;
 
 bw_rc_t
@@ -120,7 +138,7 @@ bw_connection_get(bw_cycle_t *cycle, int fd, bw_log_t *log)
     c->instance = instance;
     c->fd = fd;
     c->log = log;
-    c->number = ++bw_conn_number;
+    c->number = (bw_uint_t) __atomic_add_fetch(&bw_conn_stats->number, 1, __ATOMIC_RELAXED);
     c->recv = bw_recv;
     c->send = bw_send;
     c->send_chain = bw_send_chain;

@@ -52,7 +52,7 @@ struct bw_connection_s {
 
     bw_buf_t        *buffer;    /* owner's read buffer */
     bw_queue_t       queue;     /* link in the reusable (idle) queue */
-    bw_uint_t        number;    /* per-worker counter: "*N" in log lines */
+    bw_uint_t        number;    /* serial across the workers: "*N" in log lines, $connection */
     bw_uint_t        requests;  /* requests served on this connection */
     void            *ssl;       /* TLS state (event/tls.c), NULL for plain */
 
@@ -68,10 +68,13 @@ struct bw_connection_s {
 };
 
 /*
- * Worker counters for stub_status and metrics. They sit behind a pointer so
- * the http layer can move them into a shared zone summed over workers.
+ * Counters of all the workers, in an anonymous shared mapping the events
+ * module makes in the master (bw_conn_stats_share): stub_status reads them,
+ * and connection numbers come from `number`, so no two workers give the
+ * same "*N". Before the mapping exists they are this process's own.
  */
 typedef struct {
+    uint64_t number;   /* the last connection number given */
     uint64_t accepts;  /* accepted sockets */
     uint64_t handled;  /* accepted sockets that got a connection slot */
     uint64_t active;   /* accepted connections not yet closed */
@@ -82,6 +85,9 @@ typedef struct {
 } bw_conn_stats_t;
 
 extern bw_conn_stats_t *bw_conn_stats;
+
+/* Master: moves the counters into a shared mapping (once: reloads keep it). BW_OK or BW_ERROR. */
+bw_rc_t bw_conn_stats_share(bw_log_t *log);
 
 /*
  * Allocates the worker's `n` connection slots and their 2n events from the

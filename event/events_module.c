@@ -70,7 +70,11 @@ bw_module_t bw_events_module = {
 
 /* ---- process hooks ---- */
 
-/* Master: warn, as nginx does, when worker_connections exceed the fd limit. */
+/*
+ * Master: the connection counters go into shared memory (numbers unique
+ * across workers, stub_status totals); warn, as nginx does, when
+ * worker_connections exceed the fd limit.
+ */
 static bw_rc_t
 bw_events_init_cycle(bw_cycle_t *cycle)
 {
@@ -78,6 +82,9 @@ bw_events_init_cycle(bw_cycle_t *cycle)
     bw_core_conf_t *ccf = bw_core_conf(cycle);
     struct rlimit rl;
 
+    if (bw_conn_stats_share(cycle->log) != BW_OK) {
+        return BW_ERROR;
+    }
     if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
         bw_log_error(BW_LOG_CRIT, cycle->log, errno, "getrlimit(RLIMIT_NOFILE) failed");
         return BW_OK;

@@ -6,23 +6,20 @@
  *
  * The counters are bw_conn_stats (event/conn.h): accepts, handled and
  * active are kept by the event layer, requests, reading, writing and
- * waiting by the http layer. In the master, before any worker is forked,
- * this module moves them into an anonymous shared mapping and points
- * bw_conn_stats at it, so every worker adds to and reads the same numbers.
- * The mapping is made once per master process and kept across reloads, so
- * the totals survive a reload as they do in nginx.
+ * waiting by the http layer. The events module puts them in an anonymous
+ * shared mapping in the master before any worker is forked, so every worker
+ * adds to and reads the same numbers; the mapping is made once per master
+ * process and kept across reloads, so the totals survive a reload as they
+ * do in nginx.
  */
 #include "core_module.h"
 #include "cycle.h"
 #include "pool.h"
 #include "variables.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <sys/mman.h>
 
 static bw_int_t bw_stub_status_handler(bw_http_request_t *r);
-static bw_rc_t bw_stub_status_init_cycle(bw_cycle_t *cycle);
 static bw_rc_t bw_stub_status_add_variables(bw_conf_t *cf);
 static const char *bw_stub_status_set(bw_conf_t *cf, const bw_directive_t *d, void *conf);
 
@@ -42,11 +39,7 @@ bw_module_t bw_stub_status_module = {
     .type = BW_MODULE_HTTP,
     .directives = bw_stub_status_directives,
     .ctx = &bw_stub_status_module_ctx,
-    .init_cycle = bw_stub_status_init_cycle,
 };
-
-/* The shared copy of the counters, once made. */
-static bw_conn_stats_t *bw_stub_status_shared;
 
 #define bw_stub_status_load(field) __atomic_load_n(&bw_conn_stats->field, __ATOMIC_RELAXED)
 
@@ -107,25 +100,6 @@ bw_stub_status_handler(bw_http_request_t *r)
 }
 
 /* ---- shared counters ---- */
-
-static bw_rc_t
-bw_stub_status_init_cycle(bw_cycle_t *cycle)
-{
-    if (bw_stub_status_shared) {
-        return BW_OK; /* a reload: the workers to come use the same mapping */
-    }
-    void *p = mmap(NULL, sizeof(bw_conn_stats_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        bw_log_error(BW_LOG_EMERG, cycle->log, errno,
-                     "mmap(MAP_ANONYMOUS|MAP_SHARED, %zu) failed", sizeof(bw_conn_stats_t));
-        return BW_ERROR;
-    }
-    memcpy(p, bw_conn_stats, sizeof(bw_conn_stats_t));
-    bw_stub_status_shared = p;
-    bw_conn_stats = p;
-    return BW_OK;
-}
 
 /* ---- variables ---- */
 

@@ -25,6 +25,7 @@
     "    location = /vars { return 200 \"$connections_active $connections_reading "    \
     "$connections_writing $connections_waiting\\n\"; }\n"                             \
     "    location = /pid { return 200 \"$pid\"; }\n"                                   \
+    "    location = /conn { return 200 \"$pid $connection\"; }\n"                      \
     "  }\n"                                                                            \
     "  server {\n"                                                                     \
     "    listen 127.0.0.1:%%PORT2%%;\n"                                                \
@@ -211,6 +212,43 @@ test_stub_status_counts_survive_reload(void **state)
     bw_test_server_stop(srv);
 }
 
+/*
+ * Connection numbers ($connection, "*N" in error lines) come from one
+ * counter of all the workers: fresh connections spread over two workers
+ * never get the same number.
+ */
+static void
+test_connection_numbers_unique_across_workers(void **state)
+{
+    bw_test_server_t *srv = bw_ts_start("2");
+    long              numbers[64];
+    char              pid_a[32] = "";
+    bool              two = false;
+
+    assert_true(bw_test_server_wait_workers(srv, 2, bw_test_timeout(5000)));
+    for (int i = 0; i < 64; i++) {
+        bw_test_response_t r;
+        char               pid[32];
+        assert_int_equal(bw_test_http_get(srv->port, "/conn", &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(sscanf(r.body, "%31s %ld", pid, &numbers[i]), 2);
+        bw_test_response_free(&r);
+        if (pid_a[0] == '\0') {
+            snprintf(pid_a, sizeof(pid_a), "%s", pid);
+        }
+        two = two || strcmp(pid, pid_a) != 0;
+        for (int j = 0; j < i; j++) {
+            if (numbers[j] == numbers[i]) {
+                fail_msg("connection number %ld given twice", numbers[i]);
+            }
+        }
+    }
+    bw_test_server_stop(srv);
+    if (!two) {
+        skip(); /* the kernel gave every connection to one worker: nothing to prove */
+    }
+}
+
 #define BW_TS_MAX_CONNS 48
 
 /*
@@ -289,6 +327,7 @@ main(void)
         cmocka_unit_test(test_stub_status_at_server_level),
         cmocka_unit_test(test_stub_status_counts_survive_reload),
         cmocka_unit_test(test_stub_status_counts_across_two_workers),
+        cmocka_unit_test(test_connection_numbers_unique_across_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
