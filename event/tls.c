@@ -168,8 +168,11 @@ bw_tls_ctx_create(bw_conf_t *cf)
                                  | SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE
                                  | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* Partial writes let send report progress record by record; a moving
-     * buffer lets a retry come from a different copy of the same bytes. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
+     * buffer lets a retry come from a different copy of the same bytes. The
+     * chain sent is the certificate file's, never one OpenSSL builds from
+     * the CA store (ssl_client_certificate), as in nginx. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN
+                              | SSL_MODE_ENABLE_PARTIAL_WRITE
                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* One read per record burst instead of header then body: bw_tls_recv keeps
      * calling SSL_read until OpenSSL wants the socket again. */

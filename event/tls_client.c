@@ -113,7 +113,8 @@ bw_tls_client_create(bw_conf_t *cf, bool session_reuse)
     SSL_CTX_set_options(cl->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
                                      | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* as on the server side: send and send_chain rely on partial writes */
-    SSL_CTX_set_mode(cl->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
+    SSL_CTX_set_mode(cl->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN
+                                  | SSL_MODE_ENABLE_PARTIAL_WRITE
                                   | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* one read per record burst: bw_tls_recv reads until OpenSSL wants the socket */
     SSL_CTX_set_read_ahead(cl->ctx, 1);

@@ -92,6 +92,10 @@ bw_ssl_group_setup(void **state)
         " -subj /CN=client2/O=Bulwark",
         "openssl x509 -req -in client2.csr -CA ca.crt -CAkey ca.key -set_serial 4661"
         " -out client2.crt -days 2",
+        /* a server certificate from the test CA, its file holding the leaf only */
+        "openssl req -new " BW_SSL_EC " -keyout leaf.key -out leaf.csr -subj /CN=leaf.test",
+        "openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -set_serial 4662"
+        " -out leaf.crt -days 2",
         /* a CRL from the test CA that revokes client2 */
         "touch index.txt && echo 01 > crlnumber && printf '[ca]\\ndefault_ca=c\\n[c]\\n"
         "database=index.txt\\ncrlnumber=crlnumber\\ndefault_md=sha256\\n"
@@ -519,6 +523,35 @@ test_ssl_client_certificates_verified(void **state)
     bw_test_server_stop(s);
 }
 
+/*
+ * The server sends the certificates of its ssl_certificate file and no
+ * more: not a chain built from the CA that ssl_client_certificate loaded
+ * (OpenSSL's automatic chain building is off, as in nginx).
+ */
+static void
+test_ssl_chain_is_the_certificate_file(void **state)
+{
+    bw_test_server_t *s = bw_ssl_start(
+        "http {\n"
+        "  server { listen 127.0.0.1:%%PORT%% ssl;\n"
+        "    ssl_certificate %%CERTS%%/leaf.crt; ssl_certificate_key %%CERTS%%/leaf.key;\n"
+        "    ssl_client_certificate %%CERTS%%/ca.crt; ssl_verify_client optional;\n"
+        "    location / { return 200 \"chain\\n\"; }\n"
+        "  }\n"
+        "}\n");
+    char *out = bw_ssl_client(s->port, "leaf.test", "-showcerts");
+    int   certs = 0;
+
+    for (const char *p = out; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++) {
+        certs++;
+    }
+    assert_non_null(strstr(out, "chain"));
+    assert_non_null(strstr(out, "CN = leaf.test"));
+    assert_int_equal(certs, 1);
+    free(out);
+    bw_test_server_stop(s);
+}
+
 static const char bw_ssl_misdirected_conf[] =
     "http {\n"
     "  ssl_certificate %%CERTS%%/a.crt; ssl_certificate_key %%CERTS%%/a.key;\n"
@@ -711,6 +744,7 @@ main(void)
         cmocka_unit_test(test_ssl_garbage_and_stalled_handshakes_cost_one_connection),
         cmocka_unit_test(test_ssl_files_and_keepalive_over_tls),
         cmocka_unit_test(test_ssl_client_certificates_verified),
+        cmocka_unit_test(test_ssl_chain_is_the_certificate_file),
         cmocka_unit_test(test_ssl_host_other_than_sni_on_verifying_server_is_421),
         cmocka_unit_test(test_ssl_reject_handshake_for_unknown_names),
         cmocka_unit_test(test_ssl_password_file_curves_dhparam_conf_command),
