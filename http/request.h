@@ -133,6 +133,11 @@ struct bw_http_request_s {
     void                  **srv_conf;
     void                  **loc_conf;
     void                  **ctx;       /* per-module state, by module index */
+    /* The upstream's record, kept across internal redirects (which clear
+     * ctx) for $upstream_* in the log: every attempt of every upstream the
+     * request used (bw_upstream_state_t), and the last upstream. */
+    bw_array_t             *upstream_states;
+    void                   *upstream;
 
     /* ---- request line (parser, then normalisation) ---- */
     bw_uint_t               method;

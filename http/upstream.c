@@ -941,19 +941,23 @@ bw_upstream_var_field(const bw_upstream_state_t *st, bw_upstream_var_t what, cha
                              (long long) (ms % 1000));
 }
 
-/* $upstream_addr & co: one value per attempt, ", " between them. */
+/*
+ * $upstream_addr & co: one value per attempt, ", " between them, " : "
+ * before the attempts of an upstream reached after an internal redirect
+ * (X-Accel-Redirect, error_page), as nginx writes them.
+ */
 static bw_rc_t
 bw_upstream_var_state(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
 {
-    bw_upstream_t *u = bw_upstream_get(r);
+    const bw_array_t *states = r->upstream_states;
 
-    if (u == NULL || u->states.nelts == 0) {
+    if (states == NULL || states->nelts == 0) {
         v->not_found = 1;
         return BW_OK;
     }
-    const bw_upstream_state_t *st = u->states.elts;
+    const bw_upstream_state_t *st = states->elts;
     size_t cap = 0;
-    for (size_t i = 0; i < u->states.nelts; i++) {
+    for (size_t i = 0; i < states->nelts; i++) {
         cap += st[i].peer.len + 32;
     }
     char *p = bw_pnalloc(r->pool, cap + 1);
@@ -961,11 +965,17 @@ bw_upstream_var_state(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr
         return BW_ERROR;
     }
     size_t len = 0;
-    for (size_t i = 0; i < u->states.nelts; i++) {
-        if (i > 0) {
-            memcpy(p + len, ", ", 2);
-            len += 2;
+    bool   first = true, after_sep = false;
+    for (size_t i = 0; i < states->nelts; i++) {
+        if (st[i].separator) {
+            after_sep = !first;
+            continue;
         }
+        if (!first) {
+            memcpy(p + len, after_sep ? " : " : ", ", after_sep ? 3 : 2);
+            len += after_sep ? 3 : 2;
+        }
+        first = after_sep = false;
         len += bw_upstream_var_field(&st[i], (bw_upstream_var_t) data, p + len, cap + 1 - len);
     }
     v->data = (u_char *) p;
@@ -977,7 +987,7 @@ bw_upstream_var_state(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr
 static bw_rc_t
 bw_upstream_var_header(bw_http_request_t *r, bw_http_variable_value_t *v, uintptr_t data)
 {
-    bw_upstream_t  *u = bw_upstream_get(r);
+    bw_upstream_t  *u = r->upstream; /* the last one, also after an internal redirect */
     const bw_str_t *name = (const bw_str_t *) data;
 
     v->not_found = 1;

@@ -264,6 +264,7 @@ typedef struct {
     off_t     bytes_sent;
     off_t     response_length; /* body bytes */
     bw_msec_t start;         /* monotonic start of the attempt */
+    bool      separator;     /* no attempt: a later upstream of the request begins (" : ") */
 } bw_upstream_state_t;
 
 /* The response head as the upstream sent it (proxy.c fills it). */
@@ -316,7 +317,7 @@ struct bw_upstream_s {
     bw_chain_t              *busy_bufs;
     bw_chain_t              *free_bufs;
 
-    bw_array_t               states;       /* bw_upstream_state_t, one per attempt */
+    bw_uint_t                attempts;     /* peers tried: states pushed to r->upstream_states */
     bw_upstream_state_t     *state;        /* the current attempt */
     bw_msec_t                attempt_start;
 

@@ -25,11 +25,25 @@ bw_upstream_create(bw_http_request_t *r)
 {
     bw_upstream_t *u = bw_pcalloc(r->pool, sizeof(*u));
 
-    if (u == NULL || bw_array_init(&u->states, r->pool, 2, sizeof(bw_upstream_state_t)) != BW_OK
-        || bw_array_init(&u->headers_in.headers, r->pool, 16, sizeof(bw_http_header_t))
-               != BW_OK) {
+    if (u == NULL
+        || bw_array_init(&u->headers_in.headers, r->pool, 16, sizeof(bw_http_header_t)) != BW_OK) {
         return NULL;
     }
+    if (r->upstream_states == NULL) {
+        r->upstream_states = bw_array_create(r->pool, 2, sizeof(bw_upstream_state_t));
+        if (r->upstream_states == NULL) {
+            return NULL;
+        }
+    } else if (r->upstream_states->nelts > 0) {
+        /* an upstream after an internal redirect: its attempts follow " : " */
+        bw_upstream_state_t *sep = bw_array_push(r->upstream_states);
+        if (sep == NULL) {
+            return NULL;
+        }
+        memset(sep, 0, sizeof(*sep));
+        sep->separator = true;
+    }
+    r->upstream = u;
     u->request = r;
     u->peer.log = r->connection->log;
     u->headers_in.content_length_n = -1;
@@ -171,11 +185,12 @@ bw_upstream_init(bw_http_request_t *r)
 static bool
 bw_upstream_state_start(bw_upstream_t *u)
 {
-    bw_upstream_state_t *st = bw_array_push(&u->states);
+    bw_upstream_state_t *st = bw_array_push(u->request->upstream_states);
 
     if (st == NULL) {
         return false;
     }
+    u->attempts++;
     memset(st, 0, sizeof(*st));
     st->response_time = -1;
     st->connect_time = -1;
@@ -366,7 +381,7 @@ bw_upstream_connect(bw_http_request_t *r, bw_upstream_t *u)
     u->write_event_handler = bw_upstream_send_request_handler;
     u->read_event_handler = bw_upstream_process_header;
 
-    if ((u->request_sent || u->states.nelts > 1) && bw_upstream_reinit(r, u) != BW_OK) {
+    if ((u->request_sent || u->attempts > 1) && bw_upstream_reinit(r, u) != BW_OK) {
         bw_upstream_finalize(r, u, 500);
         return;
     }

@@ -63,6 +63,10 @@ static const char bw_more_conf[] =
     "                     proxy_pass http://" OP "; }\n"
     "    location /internal/ { internal; return 200 \"internal $uri $args $request_method\\n\"; }\n"
     "    location @named { return 200 \"named $uri\\n\"; }\n"
+    "    location /internal-up/ { internal;"
+    "      return 200 \"up $upstream_addr|$upstream_status|$upstream_http_x_origin\\n\"; }\n"
+    "    location /internal-px/ { internal; proxy_pass http://" OP ";"
+    "      add_header X-Up \"$upstream_addr|$upstream_status\"; }\n"
     "    location /nut-short/ { proxy_read_timeout 500ms; proxy_next_upstream_timeout 300ms;"
     "                           proxy_pass http://slow_short; }\n"
     "    location /nut-long/ { proxy_read_timeout 500ms; proxy_next_upstream_timeout 5s;"
@@ -415,6 +419,25 @@ test_x_accel_redirect_internal_redirect_as_nginx(void **state)
     assert_int_equal(
         bw_test_http_get(bw_more.srv->port, "/x?header=X-Accel-Redirect:/internal/../x", &r), 0);
     assert_int_equal(r.status, 404);
+    bw_test_response_free(&r);
+
+    /* the upstream's record survives the redirect, as in nginx: $upstream_*
+     * after it, and " : " before the attempts of a second upstream */
+    char want[128];
+    assert_int_equal(bw_test_http_get(bw_more.srv->port,
+                                      "/x?header=X-Accel-Redirect:/internal-up/a&status=201", &r),
+                     0);
+    snprintf(want, sizeof(want), "up 127.0.0.1:%d|201|o1\n", bw_more.origin_port);
+    assert_int_equal(r.body_len, strlen(want));
+    assert_memory_equal(r.body, want, r.body_len);
+    bw_test_response_free(&r);
+    assert_int_equal(bw_test_http_get(bw_more.srv->port,
+                                      "/x?header=X-Accel-Redirect:/internal-px/b", &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    snprintf(want, sizeof(want), "127.0.0.1:%d : 127.0.0.1:%d|200 : 200", bw_more.origin_port,
+             bw_more.origin_port);
+    assert_string_equal(bw_test_response_header(&r, "X-Up"), want);
     bw_test_response_free(&r);
 
     /* ignored: the upstream's response passes */
