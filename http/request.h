@@ -273,6 +273,10 @@ bw_int_t bw_http_read_client_request_body(bw_http_request_t *r,
                                           void (*post_handler)(bw_http_request_t *r));
 /* Reads and drops the body so the connection can be kept alive. */
 bw_int_t bw_http_discard_request_body(bw_http_request_t *r);
+/* Sends "HTTP/1.1 100 Continue" once when the client asked for it (an
+ * HTTP/1.1 request with "Expect: 100-continue"), for a reader of the body
+ * of its own. BW_OK or BW_ERROR. */
+bw_rc_t bw_http_test_expect(bw_http_request_t *r);
 
 /* Sends a special response (error page) for `status`, honouring error_page. */
 bw_int_t bw_http_special_response_handler(bw_http_request_t *r, bw_int_t status);

@@ -116,9 +116,6 @@ void bw_http_log_header_line(bw_http_request_t *r, const char *what, const u_cha
 
 /* ---- request_body.c ---- */
 
-/* Sends "HTTP/1.1 100 Continue" once when the client asked for it (an
- * HTTP/1.1 request with "Expect: 100-continue"). BW_OK or BW_ERROR. */
-bw_rc_t bw_http_test_expect(bw_http_request_t *r);
 /* Read handler while a body is discarded after the response (keep-alive). */
 void bw_http_discarded_body_handler(bw_http_request_t *r);
 

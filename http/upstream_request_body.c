@@ -25,31 +25,6 @@ static const u_char bw_upstream_stream_last[] = "0\r\n\r\n";
 static void bw_upstream_stream_handler(bw_http_request_t *r);
 static bw_int_t bw_upstream_stream_recv(bw_http_request_t *r, bw_upstream_t *u);
 
-/* "HTTP/1.1 100 Continue" to a client that waits for it (RFC 9110 §10.1.1). */
-static bw_rc_t
-bw_upstream_stream_expect(bw_http_request_t *r)
-{
-    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    bw_http_header_t *expect = r->headers_in.expect;
-
-    if (r->expect_tested || expect == NULL || r->http_version < BW_HTTP_VERSION_11) {
-        return BW_OK;
-    }
-    r->expect_tested = 1;
-    if (expect->value.len != sizeof("100-continue") - 1
-        || bw_strncasecmp(expect->value.data, (const u_char *) "100-continue",
-                          expect->value.len) != 0) {
-        return BW_OK;
-    }
-    /* one small packet on a fresh socket: it goes out at once or not at all */
-    ssize_t n = r->connection->send(r->connection, (const u_char *) line, sizeof(line) - 1);
-    if (n == (ssize_t) sizeof(line) - 1) {
-        return BW_OK;
-    }
-    r->connection->error = 1;
-    return BW_ERROR;
-}
-
 bw_int_t
 bw_upstream_stream_body_init(bw_http_request_t *r, bool chunked_out)
 {
@@ -65,7 +40,7 @@ bw_upstream_stream_body_init(bw_http_request_t *r, bool chunked_out)
                      "client intended to send too large body: %lld bytes", (long long) length);
         return 413;
     }
-    if (bw_upstream_stream_expect(r) != BW_OK) {
+    if (bw_http_test_expect(r) != BW_OK) {
         return 500;
     }
     bw_http_request_body_t *rb = bw_pcalloc(r->pool, sizeof(*rb));
