@@ -11,6 +11,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,36 @@ test_request_buffering_off_chunked_body_rechunked_for_http11(void **state)
         fail_msg("framing:\n%.*s", (int) flen, framing);
     }
     bw_test_response_free(&r);
+}
+
+/* Unbuffered too, a client that waits for "100 Continue" gets it, then its body goes through. */
+static void
+test_request_buffering_off_answers_100_continue(void **state)
+{
+    int                fd = bw_test_connect(bw_more.srv->port, 5000);
+    const char        *req = "PUT /rb-off/a?echo=body HTTP/1.1\r\nHost: a\r\n"
+                             "Expect: 100-continue\r\nContent-Length: 5\r\n"
+                             "Connection: close\r\n\r\n";
+    char               buf[64] = {0};
+    struct pollfd      pfd = {fd, POLLIN, 0};
+    bw_test_response_t r;
+    size_t             len, used;
+    bool               closed;
+
+    assert_true(fd >= 0);
+    assert_int_equal(bw_test_send_all(fd, req, strlen(req)), 0);
+    assert_int_equal(poll(&pfd, 1, bw_test_timeout(5000)), 1);
+    assert_int_equal(recv(fd, buf, 25, 0), 25);
+    assert_string_equal(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_int_equal(bw_test_send_all(fd, "hello", 5), 0);
+    char *out = bw_test_recv_all(fd, &len, bw_test_timeout(5000), &closed);
+    close(fd);
+    assert_int_equal(bw_test_response_parse(out, len, true, 0, &r, &used), 1);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 5);
+    assert_memory_equal(r.body, "hello", 5);
+    bw_test_response_free(&r);
+    free(out);
 }
 
 static void
@@ -539,6 +570,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_buffering_off_reaches_peer_before_body_ends),
         cmocka_unit_test(test_request_buffering_off_chunked_body_rechunked_for_http11),
+        cmocka_unit_test(test_request_buffering_off_answers_100_continue),
         cmocka_unit_test(test_request_buffering_off_chunked_body_buffered_for_http10),
         cmocka_unit_test(test_request_buffering_off_limits_and_set_body),
         cmocka_unit_test(test_request_buffering_off_not_retried_after_body_sent),
