@@ -10,6 +10,7 @@
 #include "cycle.h"
 #include "log_conf.h"
 #include "pool.h"
+#include "resolver.h"
 #include "script.h"
 
 /* Warns once per configuration about an accepted but ignored feature. */
@@ -157,6 +158,30 @@ bw_http_core_keepalive_timeout(bw_conf_t *cf, const bw_directive_t *d, void *con
     return BW_CONF_OK;
 }
 
+/* resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] [status_zone=zone] */
+const char *
+bw_http_core_resolver(bw_conf_t *cf, const bw_directive_t *d, void *conf)
+{
+    bw_http_core_loc_conf_t *clcf = conf;
+    bw_str_t                *value = cf->args->elts;
+    const char              *err;
+    char                     buf[300];
+
+    if (clcf->resolver != BW_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+    clcf->resolver = bw_resolver_create(cf->pool, value + 1, cf->args->nelts - 1, &err, buf,
+                                        sizeof(buf));
+    if (clcf->resolver == NULL) {
+        if (err == NULL) {
+            return BW_CONF_ERROR;
+        }
+        bw_conf_error(cf, "%s", err);
+        return BW_CONF_ERROR;
+    }
+    return BW_CONF_OK;
+}
+
 /* large_client_header_buffers number size */
 const char *
 bw_http_core_large_header_buffers(bw_conf_t *cf, const bw_directive_t *d, void *conf)
@@ -230,26 +255,6 @@ bw_http_core_internal(bw_conf_t *cf, const bw_directive_t *d, void *conf)
         return "is duplicate";
     }
     clcf->internal = 1;
-    return BW_CONF_OK;
-}
-
-/* resolver address ... [valid=time] [ipv6=on|off]: kept for the proxy module. */
-const char *
-bw_http_core_resolver(bw_conf_t *cf, const bw_directive_t *d, void *conf)
-{
-    bw_http_core_loc_conf_t *clcf = conf;
-    bw_str_t                *value = cf->args->elts;
-
-    if (clcf->resolver != BW_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-    clcf->resolver = bw_array_create(cf->pool, cf->args->nelts, sizeof(bw_str_t));
-    if (clcf->resolver == NULL) {
-        return BW_CONF_ERROR;
-    }
-    for (size_t i = 1; i < cf->args->nelts; i++) {
-        *(bw_str_t *) bw_array_push(clcf->resolver) = value[i];
-    }
     return BW_CONF_OK;
 }
 

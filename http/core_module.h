@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "request.h"
+#include "resolver.h"
 
 #include <sys/socket.h>
 
@@ -187,7 +188,7 @@ struct bw_http_core_loc_conf_s {
     bw_int_t        client_body_in_single_buffer; /* off */
     bw_int_t        log_subrequest;    /* off */
     size_t          subrequest_output_buffer_size; /* 4k|8k: one page */
-    bw_array_t     *resolver;          /* bw_str_t: `resolver` arguments as written; NULL */
+    bw_resolver_t  *resolver;          /* names resolved at request time; NULL: none */
     bw_msec_t       resolver_timeout;  /* 30s */
     bw_msec_t       auth_delay;        /* 0 */
     bool            lmt_excpt;         /* this is a limit_except{} conf (noname too) */

@@ -293,6 +293,11 @@ struct bw_upstream_s {
 
     /* Filled by the module before bw_upstream_init(). */
     bw_str_t                 schema;  /* "http://" */
+    /* A host name the module evaluated at request time (upstream NULL):
+     * resolved with the location's `resolver` before connecting. */
+    bw_str_t                 resolve_host;
+    in_port_t                resolve_port;
+    bw_resolver_ctx_t       *resolve_ctx;  /* while the lookup runs */
     bw_str_t                 url;     /* the target as configured ("http://host:port/uri") */
     bw_str_t                 uri;     /* the request target sent (create_request sets it) */
     bw_rc_t (*create_request)(bw_http_request_t *r);  /* fills u->request_bufs */

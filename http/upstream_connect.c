@@ -13,12 +13,16 @@
 #include "io.h"
 #include "pool.h"
 #include "tls.h"
+#include "upstream_rr.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 static void bw_upstream_process_header(bw_http_request_t *r, bw_upstream_t *u);
+static void bw_upstream_init_peer(bw_http_request_t *r, bw_upstream_t *u);
+static void bw_upstream_resolve(bw_http_request_t *r, bw_upstream_t *u);
 
 bw_upstream_t *
 bw_upstream_create(bw_http_request_t *r)
@@ -163,6 +167,17 @@ bw_upstream_init(bw_http_request_t *r)
         bw_http_finalize_request(r, 500);
         return;
     }
+    if (u->upstream == NULL && u->resolve_host.len > 0) {
+        bw_upstream_resolve(r, u);
+        return;
+    }
+    bw_upstream_init_peer(r, u);
+}
+
+/* The group is known: the balancer's per-request state, then the first connect. */
+static void
+bw_upstream_init_peer(bw_http_request_t *r, bw_upstream_t *u)
+{
     bw_upstream_srv_conf_t *us = u->upstream;
     if (us == NULL || us->peer.init == NULL || us->peer.init(r, &u->peer, us) != BW_OK) {
         bw_http_finalize_request(r, 500);
@@ -177,6 +192,117 @@ bw_upstream_init(bw_http_request_t *r)
     r->write_event_handler = bw_upstream_downstream_write;
     r->log_handler = bw_upstream_log_handler;
     bw_upstream_connect(r, u);
+}
+
+/* ---- a name resolved at request time ---- */
+
+/* Peer addresses for the lookup's answer, with the port and "ip:port" names. */
+static bw_upstream_addr_t *
+bw_upstream_resolved_addrs(bw_http_request_t *r, bw_upstream_t *u, bw_resolver_ctx_t *ctx)
+{
+    bw_upstream_addr_t *addrs = bw_pcalloc(r->pool, ctx->naddrs * sizeof(*addrs));
+
+    for (size_t i = 0; addrs != NULL && i < ctx->naddrs; i++) {
+        struct sockaddr_storage *ss = bw_palloc(r->pool, sizeof(*ss));
+        u_char                  *text = bw_pnalloc(r->pool, INET6_ADDRSTRLEN + 8);
+        char                     ip[INET6_ADDRSTRLEN];
+        if (ss == NULL || text == NULL) {
+            return NULL;
+        }
+        memcpy(ss, &ctx->addrs[i].sockaddr, ctx->addrs[i].socklen);
+        if (ss->ss_family == AF_INET6) {
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
+            sin6->sin6_port = htons(u->resolve_port);
+            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+            addrs[i].name.len = (size_t) snprintf((char *) text, INET6_ADDRSTRLEN + 8, "[%s]:%u",
+                                                  ip, (unsigned) u->resolve_port);
+        } else {
+            struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+            sin->sin_port = htons(u->resolve_port);
+            inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+            addrs[i].name.len = (size_t) snprintf((char *) text, INET6_ADDRSTRLEN + 8, "%s:%u",
+                                                  ip, (unsigned) u->resolve_port);
+        }
+        addrs[i].name.data = text;
+        addrs[i].sockaddr = (struct sockaddr *) ss;
+        addrs[i].socklen = ctx->addrs[i].socklen;
+    }
+    return addrs;
+}
+
+static void
+bw_upstream_resolve_handler(bw_resolver_ctx_t *ctx)
+{
+    bw_http_request_t *r = ctx->data;
+    bw_upstream_t     *u = bw_upstream_get(r);
+
+    u->resolve_ctx = NULL;
+    if (ctx->state != 0) {
+        bw_log_error(BW_LOG_ERR, r->connection->log, 0, "%.*s could not be resolved (%d: %s)",
+                     BW_STR_ARG(u->resolve_host), ctx->state,
+                     bw_resolver_strerror(ctx->state));
+        bw_resolve_name_done(ctx);
+        bw_upstream_finalize(r, u, 502);
+        return;
+    }
+    bw_upstream_addr_t *addrs = bw_upstream_resolved_addrs(r, u, ctx);
+    size_t              naddrs = ctx->naddrs;
+    bw_str_t            name = {u->url.len, u->url.data};
+
+    bw_resolve_name_done(ctx);
+    /* the server name is the URL's authority: "host:port" without the scheme and URI */
+    if (name.len > u->schema.len) {
+        name.data += u->schema.len;
+        name.len -= u->schema.len;
+    }
+    u_char *slash = memchr(name.data, '/', name.len);
+    if (slash != NULL) {
+        name.len = (size_t) (slash - name.data);
+    }
+    u->upstream = addrs ? bw_upstream_rr_group_create(r->pool, &u->resolve_host, &name, addrs,
+                                                      naddrs)
+                        : NULL;
+    if (u->upstream == NULL) {
+        bw_upstream_finalize(r, u, 500);
+        return;
+    }
+    bw_upstream_init_peer(r, u);
+}
+
+/* A lookup that outlives its request (the pool goes first) is cancelled. */
+static void
+bw_upstream_resolve_cleanup(void *data)
+{
+    bw_upstream_t *u = data;
+
+    if (u->resolve_ctx != NULL) {
+        bw_resolve_name_done(u->resolve_ctx);
+        u->resolve_ctx = NULL;
+    }
+}
+
+/* Starts the lookup of u->resolve_host; the handler connects or ends the request with 502. */
+static void
+bw_upstream_resolve(bw_http_request_t *r, bw_upstream_t *u)
+{
+    bw_http_core_loc_conf_t *clcf = bw_http_core_loc(r);
+    bw_pool_cleanup_t       *cln = bw_pool_cleanup_add(r->pool, 0);
+    bw_resolver_ctx_t       *ctx = cln ? bw_resolve_start(clcf->resolver, &u->resolve_host) : NULL;
+
+    if (ctx == NULL) {
+        bw_http_finalize_request(r, 500);
+        return;
+    }
+    cln->handler = bw_upstream_resolve_cleanup;
+    cln->data = u;
+    ctx->handler = bw_upstream_resolve_handler;
+    ctx->data = r;
+    ctx->timeout = clcf->resolver_timeout;
+    u->resolve_ctx = ctx;
+    r->read_event_handler = bw_upstream_check_broken;
+    r->write_event_handler = bw_upstream_downstream_write;
+    r->log_handler = bw_upstream_log_handler;
+    bw_resolve_name(ctx);
 }
 
 /* ---- connecting ---- */
@@ -825,6 +951,10 @@ bw_upstream_finalize(bw_http_request_t *r, bw_upstream_t *u, bw_int_t rc)
         return;
     }
     u->finalized = 1;
+    if (u->resolve_ctx != NULL) {
+        bw_resolve_name_done(u->resolve_ctx);
+        u->resolve_ctx = NULL;
+    }
     bw_upstream_release_peer(u);
     if (u->stream != NULL) {
         bw_upstream_stream_stop(r, u);

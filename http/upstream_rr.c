@@ -406,3 +406,29 @@ bw_upstream_rr_peers_share(bw_slab_pool_t *shpool, const bw_upstream_rr_peers_t 
     }
     return primary;
 }
+
+bw_upstream_srv_conf_t *
+bw_upstream_rr_group_create(bw_pool_t *pool, const bw_str_t *host, const bw_str_t *name,
+                            bw_upstream_addr_t *addrs, size_t naddrs)
+{
+    bw_upstream_srv_conf_t *us = bw_pcalloc(pool, sizeof(*us));
+    bw_upstream_server_t   *s = bw_pcalloc(pool, sizeof(*s));
+    bool                    failed;
+
+    if (us == NULL || s == NULL) {
+        return NULL;
+    }
+    us->host = *host;
+    s->name = *name;
+    s->addrs = addrs;
+    s->naddrs = naddrs;
+    s->weight = 1;
+    s->max_fails = 1;
+    s->fail_timeout = 10;
+    us->peer.data = bw_upstream_rr_peers_create(pool, &us->host, s, 1, false, &failed);
+    if (us->peer.data == NULL) {
+        return NULL;
+    }
+    us->peer.init = bw_upstream_rr_init_peer;
+    return us;
+}

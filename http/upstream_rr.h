@@ -96,6 +96,16 @@ bw_upstream_rr_peers_t *bw_upstream_rr_peers_create(bw_pool_t *pool, bw_str_t *n
                                                     size_t n, bool backup, bool *failed);
 
 /*
+ * A one-server group in pool for addresses found at request time
+ * (proxy_pass with variables): round robin over addrs[0..naddrs), server
+ * name `name`, as an upstream{} block with that one `server` line would
+ * be. NULL on no memory.
+ */
+bw_upstream_srv_conf_t *bw_upstream_rr_group_create(bw_pool_t *pool, const bw_str_t *host,
+                                                    const bw_str_t *name,
+                                                    bw_upstream_addr_t *addrs, size_t naddrs);
+
+/*
  * The group's init_upstream: builds us->peer.data (primary peers with the
  * backup list chained) from us->servers and sets us->peer.init.
  * BW_OK, or BW_ERROR on no memory or a group without servers.

@@ -293,33 +293,6 @@ bw_proxy_vars_set(bw_pool_t *pool, const bw_upstream_url_t *u, const bw_str_t *u
     return BW_OK;
 }
 
-/* A one-peer group in the request pool for an address proxy_pass evaluated. */
-static bw_upstream_srv_conf_t *
-bw_proxy_group_create(bw_http_request_t *r, bw_upstream_url_t *u)
-{
-    bw_upstream_srv_conf_t *us = bw_pcalloc(r->pool, sizeof(*us));
-    bw_upstream_server_t   *s = bw_pcalloc(r->pool, sizeof(*s));
-    bool                    failed;
-
-    if (us == NULL || s == NULL) {
-        return NULL;
-    }
-    us->host = u->host;
-    s->name.data = u->url.data;
-    s->name.len = u->url.len - u->uri.len;
-    s->addrs = u->addrs;
-    s->naddrs = u->naddrs;
-    s->weight = 1;
-    s->max_fails = 1;
-    s->fail_timeout = 10;
-    us->peer.data = bw_upstream_rr_peers_create(r->pool, &us->host, s, 1, false, &failed);
-    if (us->peer.data == NULL) {
-        return NULL;
-    }
-    us->peer.init = bw_upstream_rr_init_peer;
-    return us;
-}
-
 /* proxy_pass with variables: the target of this request. */
 static bw_int_t
 bw_proxy_eval(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, bw_proxy_ctx_t *ctx,
@@ -345,11 +318,17 @@ bw_proxy_eval(bw_http_request_t *r, bw_proxy_loc_conf_t *plcf, bw_proxy_ctx_t *c
         }
     }
     if (pu.naddrs == 0) {
-        bw_log_error(BW_LOG_ERR, r->connection->log, 0, "no resolver defined to resolve %.*s",
-                     BW_STR_ARG(pu.host));
-        return 502;
+        if (bw_http_core_loc(r)->resolver == NULL) {
+            bw_log_error(BW_LOG_ERR, r->connection->log, 0, "no resolver defined to resolve %.*s",
+                         BW_STR_ARG(pu.host));
+            return 502;
+        }
+        u->resolve_host = pu.host; /* bw_upstream_init resolves it */
+        u->resolve_port = pu.port;
+        return BW_OK;
     }
-    u->upstream = bw_proxy_group_create(r, &pu);
+    bw_str_t name = {pu.url.len - pu.uri.len, pu.url.data};
+    u->upstream = bw_upstream_rr_group_create(r->pool, &pu.host, &name, pu.addrs, pu.naddrs);
     return u->upstream ? BW_OK : 500;
 }
 

@@ -445,4 +445,46 @@ void bw_test_expect_get(int port, const char *host, const char *target, int stat
 /* Fails the test unless r has the header name with exactly value (value NULL: no such header). */
 void bw_test_expect_header(const bw_test_response_t *r, const char *name, const char *value);
 
+/* ------------------------------------------------------------------ dns */
+
+/* A DNS server for tests: UDP on 127.0.0.1, answered by a thread of the test process. */
+typedef struct bw_test_dns_s bw_test_dns_t;
+
+/*
+ * Details (harness/dns.c): a packet that is not a query with one question of
+ * class IN is ignored (no reply, not counted). A name's mode applies to
+ * queries of that name only, not to names reached through a CNAME. An alias
+ * answers with its CNAME whatever records it has itself; chains are followed
+ * up to 8 CNAMEs (a longer one or a loop: SERVFAIL); a chain ending at an
+ * unknown name answers its CNAMEs with NXDOMAIN (RFC 6604). Replies are cut
+ * to whole records within 512 bytes (TC is never set; there is no TCP).
+ * Query counts survive bw_test_dns_forget().
+ */
+
+typedef enum {
+    BW_TEST_DNS_ANSWER = 0, /* the records added for the name (NOERROR, maybe no answer
+                               of the type asked) */
+    BW_TEST_DNS_NXDOMAIN,   /* rcode 3 */
+    BW_TEST_DNS_SERVFAIL,   /* rcode 2 */
+    BW_TEST_DNS_REFUSED,    /* rcode 5 */
+    BW_TEST_DNS_SILENT,     /* no reply at all */
+} bw_test_dns_mode_t;
+
+/* Starts the server on a free UDP port of 127.0.0.1, stored in *port. NULL on failure. */
+bw_test_dns_t *bw_test_dns_start(int *port);
+/* Stops the thread, closes the socket, frees everything. NULL is fine. */
+void bw_test_dns_stop(bw_test_dns_t *dns);
+/* Adds an address record for name (case-insensitive, no trailing dot needed):
+ * an A record for "1.2.3.4", an AAAA record for an address with ':'. 0 or -1. */
+int bw_test_dns_add(bw_test_dns_t *dns, const char *name, const char *addr, unsigned ttl);
+/* Makes alias a CNAME of target: answers for alias carry the CNAME record and then
+ * target's records of the type asked (as a recursive resolver answers). 0 or -1. */
+int bw_test_dns_cname(bw_test_dns_t *dns, const char *alias, const char *target, unsigned ttl);
+/* What the server does for queries of name from now on (default BW_TEST_DNS_ANSWER). 0 or -1. */
+int bw_test_dns_mode(bw_test_dns_t *dns, const char *name, bw_test_dns_mode_t mode);
+/* Removes every record and mode of name (later queries: NXDOMAIN, as for any unknown name). */
+void bw_test_dns_forget(bw_test_dns_t *dns, const char *name);
+/* Queries received so far for name (NULL: any name) and qtype (1 = A, 28 = AAAA, 0 = any). */
+int bw_test_dns_queries(bw_test_dns_t *dns, const char *name, int qtype);
+
 #endif
