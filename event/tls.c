@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -876,6 +877,28 @@ bw_tls_gather(bw_connection_t *c, const bw_chain_t *cl, u_char *dst, size_t room
     return (ssize_t) len;
 }
 
+/*
+ * Records are gathered in one buffer per worker; only a record that has to
+ * wait for the socket is copied into the connection's own buffer (tc->buf),
+ * so a response costs no allocation unless the client is slow.
+ */
+static u_char *bw_tls_scratch;
+static size_t  bw_tls_scratch_size;
+
+static u_char *
+bw_tls_scratch_get(size_t size)
+{
+    if (size > bw_tls_scratch_size) {
+        u_char *p = realloc(bw_tls_scratch, size);
+        if (p == NULL) {
+            return NULL;
+        }
+        bw_tls_scratch = p;
+        bw_tls_scratch_size = size;
+    }
+    return bw_tls_scratch;
+}
+
 /* Frees the record buffer once nothing waits in it (idle connections stay small). */
 static void
 bw_tls_buffer_release(bw_connection_t *c)
@@ -910,8 +933,9 @@ bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
     }
     /*
      * Bytes are consumed from the chain only once SSL_write took them. A
-     * write that would block keeps its record in tc->buf (tc->pending) and
-     * is retried with the same bytes, which are still the chain's first.
+     * write that would block keeps a copy of its record in tc->buf
+     * (tc->pending) and is retried with the same bytes, which are still
+     * the chain's first.
      */
     for (;;) {
         in = bw_chain_update_sent(in, 0);
@@ -923,13 +947,8 @@ bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
         if (!wev->ready || total >= limit) {
             return in;
         }
-        if (tc->buf == NULL) {
-            tc->buf = bw_palloc(c->pool, tc->buffer_size);
-            if (tc->buf == NULL) {
-                return BW_CHAIN_ERROR;
-            }
-        }
-        size_t len = tc->pending;
+        size_t  len = tc->pending;
+        u_char *rec = tc->buf;
         if (len == 0 && bw_tls_ktls_file(c, in)) {
             /* Kernel TLS (ssl_conf_command Options KTLS, where the kernel and
              * OpenSSL have it): the file goes out with sendfile, encrypted in
@@ -951,7 +970,11 @@ bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
             continue;
         }
         if (len == 0) {
-            ssize_t n = bw_tls_gather(c, in, tc->buf,
+            rec = bw_tls_scratch_get(tc->buffer_size);
+            if (rec == NULL) {
+                return BW_CHAIN_ERROR;
+            }
+            ssize_t n = bw_tls_gather(c, in, rec,
                                       (size_t) bw_min((off_t) tc->buffer_size, limit - total));
             if (n < 0) {
                 return BW_CHAIN_ERROR;
@@ -963,15 +986,25 @@ bw_tls_send_chain(bw_connection_t *c, bw_chain_t *in, off_t limit)
         }
         ERR_clear_error();
         errno = 0;
-        int n = SSL_write(tc->ssl, tc->buf, (int) len);
+        int n = SSL_write(tc->ssl, rec, (int) len);
         if (n <= 0) {
             if (bw_tls_write_failed(c, n, errno) == BW_ERROR) {
                 return BW_CHAIN_ERROR;
+            }
+            if (rec != tc->buf) {
+                /* the retry must offer the same bytes (from another address:
+                 * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER) */
+                tc->buf = bw_palloc(c->pool, tc->buffer_size);
+                if (tc->buf == NULL) {
+                    return BW_CHAIN_ERROR;
+                }
+                memcpy(tc->buf, rec, len);
             }
             tc->pending = len;
             return in;
         }
         tc->pending = 0;
+        bw_tls_buffer_release(c);
         c->sent += n;
         total += n;
         in = bw_chain_update_sent(in, n);

@@ -401,6 +401,26 @@ test_ssl_files_and_keepalive_over_tls(void **state)
         free(got);
     }
 
+    /* two slow clients at once (sendfile off): records that wait for a
+     * full socket keep their bytes while the other connection's records
+     * are gathered in the same worker */
+    snprintf(args, sizeof(args),
+             "-k -Z --parallel-max 2 --limit-rate 6M -o '%s/a.bin' -o '%s/b.bin'"
+             " https://127.0.0.1:%d/n/big.bin https://127.0.0.1:%d/n/big.bin",
+             bw_test_server_path(s, "logs"), bw_test_server_path(s, "logs"), s->port, s->port);
+    char *par = bw_ssl_curl(&st, args);
+    assert_int_equal(st, 0);
+    free(par);
+    static const char *const outs[] = {"logs/a.bin", "logs/b.bin"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = 0;
+        char *got = bw_test_server_read_file(s, outs[i], &len);
+        assert_non_null(got);
+        assert_int_equal(len, big);
+        assert_true(bw_test_pattern_check(got, len, 0));
+        free(got);
+    }
+
     /* three requests on one TLS connection */
     snprintf(args, sizeof(args), "-k -w ' %%{num_connects}' https://127.0.0.1:%d/r"
              " https://127.0.0.1:%d/r https://127.0.0.1:%d/r", s->port, s->port, s->port);
