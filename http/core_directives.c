@@ -1,8 +1,8 @@
 /*
  * core_directives.c -- http core directives with a syntax of their own:
  * error_page, error_log, keepalive_timeout, large_client_header_buffers,
- * pool sizes, internal, resolver, and the nginx directives bulwark accepts
- * without implementing (aio, directio, open_file_cache: a warning once per
+ * pool sizes, internal, resolver, open_file_cache, and the nginx directives
+ * bulwark accepts without implementing (aio, directio: a warning once per
  * configuration) or refuses by name (disable_symlinks on|if_not_owner).
  */
 #include "core_internal.h"
@@ -327,24 +327,29 @@ bw_http_core_aio(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 const char *
 bw_http_core_open_file_cache(bw_conf_t *cf, const bw_directive_t *d, void *conf)
 {
-    bw_str_t *value = cf->args->elts;
-    bool      max = false;
+    bw_http_core_loc_conf_t *clcf = conf;
+    bw_str_t                *value = cf->args->elts;
+    int64_t                  max = 0, inactive = 60;
 
+    if (clcf->open_file_cache != BW_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
     if (bw_str_eq_lit(&value[1], "off") && cf->args->nelts == 2) {
+        clcf->open_file_cache = NULL;
         return BW_CONF_OK;
     }
     for (size_t i = 1; i < cf->args->nelts; i++) {
         bw_str_t v = value[i];
         if (v.len > 4 && memcmp(v.data, "max=", 4) == 0) {
-            bw_str_t n = {v.len - 4, v.data + 4};
-            if (bw_atoi(n.data, n.len) <= 0) {
+            max = bw_atoi(v.data + 4, v.len - 4);
+            if (max <= 0) {
                 bw_conf_error(cf, "invalid max value \"%.*s\"", BW_STR_ARG(v));
                 return BW_CONF_ERROR;
             }
-            max = true;
         } else if (v.len > 9 && memcmp(v.data, "inactive=", 9) == 0) {
             bw_str_t t = {v.len - 9, v.data + 9};
-            if (bw_parse_time(&t, true) < 0) {
+            inactive = bw_parse_time(&t, true);
+            if (inactive < 0) {
                 bw_conf_error(cf, "invalid inactive value \"%.*s\"", BW_STR_ARG(v));
                 return BW_CONF_ERROR;
             }
@@ -353,10 +358,11 @@ bw_http_core_open_file_cache(bw_conf_t *cf, const bw_directive_t *d, void *conf)
             return BW_CONF_ERROR;
         }
     }
-    if (!max) {
+    if (max == 0) {
         bw_conf_error(cf, "\"open_file_cache\" must have the \"max\" parameter");
         return BW_CONF_ERROR;
     }
-    bw_http_core_warn_once(cf, BW_HTTP_CORE_WARNED_OPEN_FILE_CACHE, "\"open_file_cache\"");
-    return BW_CONF_OK;
+    clcf->open_file_cache = bw_open_file_cache_create(cf->pool, (bw_uint_t) max,
+                                                      (bw_msec_t) inactive * 1000);
+    return clcf->open_file_cache ? BW_CONF_OK : BW_CONF_ERROR;
 }

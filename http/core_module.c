@@ -122,9 +122,9 @@ static const bw_directive_t bw_http_core_directives[] = {
     BW_NOOP("output_buffers", BW_ARGS_TAKE2),
     {"open_file_cache", BW_HSL, BW_ARGS_TAKE12, BW_CONF_LOC, bw_http_core_open_file_cache, 0,
      NULL},
-    BW_NOOP("open_file_cache_valid", BW_ARGS_TAKE1),
-    BW_NOOP("open_file_cache_min_uses", BW_ARGS_TAKE1),
-    BW_NOOP("open_file_cache_errors", BW_ARGS_FLAG),
+    BW_LOC_SET("open_file_cache_valid", bw_conf_set_sec, open_file_cache_valid),
+    BW_LOC_SET("open_file_cache_min_uses", bw_conf_set_num, open_file_cache_min_uses),
+    BW_LOC_FLAG("open_file_cache_errors", open_file_cache_errors),
     BW_NOOP("open_file_cache_events", BW_ARGS_FLAG),
 
     /* request body */
@@ -364,6 +364,10 @@ bw_http_core_create_loc(bw_conf_t *cf)
     c->lingering_time = BW_CONF_UNSET_MSEC;
     c->lingering_timeout = BW_CONF_UNSET_MSEC;
     c->resolver = BW_CONF_UNSET_PTR;
+    c->open_file_cache = BW_CONF_UNSET_PTR;
+    c->open_file_cache_valid = BW_CONF_UNSET;
+    c->open_file_cache_min_uses = BW_CONF_UNSET_UINT;
+    c->open_file_cache_errors = BW_CONF_UNSET;
     c->resolver_timeout = BW_CONF_UNSET_MSEC;
     c->auth_delay = BW_CONF_UNSET_MSEC;
     c->server_tokens = BW_CONF_UNSET_UINT;
@@ -426,6 +430,10 @@ bw_http_core_merge_connection(bw_http_core_loc_conf_t *prev, bw_http_core_loc_co
     bw_conf_merge_msec(conf->lingering_time, prev->lingering_time, 30000);
     bw_conf_merge_msec(conf->lingering_timeout, prev->lingering_timeout, 5000);
     bw_conf_merge_ptr(conf->resolver, prev->resolver, NULL);
+    bw_conf_merge_ptr(conf->open_file_cache, prev->open_file_cache, NULL);
+    bw_conf_merge_value(conf->open_file_cache_valid, prev->open_file_cache_valid, 60);
+    bw_conf_merge_uint(conf->open_file_cache_min_uses, prev->open_file_cache_min_uses, 1);
+    bw_conf_merge_value(conf->open_file_cache_errors, prev->open_file_cache_errors, 0);
     bw_conf_merge_msec(conf->resolver_timeout, prev->resolver_timeout, 30000);
     bw_conf_merge_msec(conf->auth_delay, prev->auth_delay, 0);
 }

@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "request.h"
+#include "open_file_cache.h"
 #include "resolver.h"
 
 #include <sys/socket.h>
@@ -189,6 +190,10 @@ struct bw_http_core_loc_conf_s {
     bw_int_t        log_subrequest;    /* off */
     size_t          subrequest_output_buffer_size; /* 4k|8k: one page */
     bw_resolver_t  *resolver;          /* names resolved at request time; NULL: none */
+    bw_open_file_cache_t *open_file_cache; /* NULL: off */
+    time_t          open_file_cache_valid;    /* 60 (seconds) */
+    bw_uint_t       open_file_cache_min_uses; /* 1 */
+    bw_int_t        open_file_cache_errors;   /* off */
     bw_msec_t       resolver_timeout;  /* 30s */
     bw_msec_t       auth_delay;        /* 0 */
     bool            lmt_excpt;         /* this is a limit_except{} conf (noname too) */

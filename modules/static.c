@@ -38,19 +38,6 @@ bw_module_t bw_static_module = {
     .ctx = &bw_static_module_ctx,
 };
 
-/* Pool cleanup: closes a file opened for the request. */
-static void
-bw_static_file_close(void *data)
-{
-    bw_file_t *file = data;
-
-    if (file->fd != -1 && close(file->fd) == -1) {
-        bw_log_error(BW_LOG_ALERT, file->log, errno, "close() \"%s\" failed",
-                     (const char *) file->name.data);
-    }
-    file->fd = -1;
-}
-
 /* The status for a failed open(), and how loudly it is logged. */
 static bw_int_t
 bw_static_open_error(int err, unsigned *level)
@@ -73,39 +60,47 @@ bw_static_open_error(int err, unsigned *level)
 }
 
 /*
- * Opens path (NUL-terminated) for reading and stats it. The returned file
- * is closed with the request's pool. BW_OK, or the status to answer with
- * (logged as nginx logs it; a missing file only with log_not_found on).
+ * Opens path (NUL-terminated) for reading and stats it, through the
+ * location's open_file_cache when there is one. The file stays open until
+ * the request's pool goes. BW_OK, or the status to answer with (logged as
+ * nginx logs it; a missing file only with log_not_found on).
  */
 static bw_int_t
 bw_static_open(bw_http_request_t *r, const bw_str_t *path, bw_file_t **out, struct stat *st)
 {
-    bw_log_t *log = r->connection->log;
+    bw_http_core_loc_conf_t *clcf = bw_http_core_loc(r);
+    bw_log_t                *log = r->connection->log;
+    bw_open_file_info_t      of = {
+        .valid = (bw_msec_t) clcf->open_file_cache_valid * 1000,
+        .min_uses = clcf->open_file_cache_min_uses,
+        .errors = clcf->open_file_cache_errors != 0,
+    };
     unsigned level;
 
-    bw_pool_cleanup_t *cln = bw_pool_cleanup_add(r->pool, sizeof(bw_file_t));
-    if (cln == NULL) {
+    bw_file_t *file = bw_pcalloc(r->pool, sizeof(bw_file_t));
+    if (file == NULL) {
         return 500;
     }
-    bw_file_t *file = cln->data;
-    file->fd = -1;
+    bw_rc_t rc = bw_open_cached_file(clcf->open_file_cache, path, &of, r->pool, log);
+    if (rc == BW_ERROR) {
+        return 500;
+    }
+    if (rc != BW_OK) {
+        if (strcmp(of.failed, "fstat()") == 0) {
+            bw_log_error(BW_LOG_CRIT, log, of.err, "fstat() \"%s\" failed",
+                         (const char *) path->data);
+            return 500;
+        }
+        bw_int_t status = bw_static_open_error(of.err, &level);
+        if (status != 404 || clcf->log_not_found) {
+            bw_log_error(level, log, of.err, "open() \"%s\" failed", (const char *) path->data);
+        }
+        return status;
+    }
+    file->fd = of.fd;
     file->name = *path;
     file->log = log;
-    cln->handler = bw_static_file_close;
-
-    file->fd = open((const char *) path->data, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (file->fd == -1) {
-        int err = errno;
-        bw_int_t rc = bw_static_open_error(err, &level);
-        if (rc != 404 || bw_http_core_loc(r)->log_not_found) {
-            bw_log_error(level, log, err, "open() \"%s\" failed", (const char *) path->data);
-        }
-        return rc;
-    }
-    if (fstat(file->fd, st) == -1) {
-        bw_log_error(BW_LOG_CRIT, log, errno, "fstat() \"%s\" failed", (const char *) path->data);
-        return 500;
-    }
+    *st = of.st;
     *out = file;
     return BW_OK;
 }

@@ -285,8 +285,14 @@ test_core_other_directive_messages(void **state)
          false},
         {"disable_symlinks on; # @@", "[emerg] \"disable_symlinks on\" is not supported by bulwark",
          true, true},
-        {"open_file_cache max=1000 inactive=20s; # @@\nserver { open_file_cache max=10; }",
-         "[warn] \"open_file_cache\" is not supported by bulwark, ignored", true, true},
+        {"open_file_cache max=1000 inactive=20s; open_file_cache_valid 30s;"
+         " open_file_cache_min_uses 2; open_file_cache_errors on;"
+         " server { open_file_cache max=10; location / { open_file_cache off; } }",
+         NULL, false, false},
+        {"open_file_cache max=10;\nopen_file_cache off; # @@",
+         "[emerg] \"open_file_cache\" directive is duplicate", true, false},
+        {"open_file_cache inactive=20s; # @@",
+         "[emerg] \"open_file_cache\" must have the \"max\" parameter", true, false},
         {"aio threads; # @@", "[warn] \"aio\" is not supported by bulwark, ignored", true, true},
         {"error_log syslog:server=127.0.0.1; # @@",
          "[emerg] syslog error_log targets are not supported by bulwark", true, true},
@@ -300,8 +306,8 @@ test_core_unsupported_feature_warned_once(void **state)
     char *out = NULL;
     int   st;
     bw_test_server_t *srv = bw_test_server_prepare(
-        "http { open_file_cache max=10; server { open_file_cache max=20;"
-        " location / { open_file_cache max=30; } } }\n");
+        "http { aio threads; server { aio threads;"
+        " location / { aio threads; } } }\n");
 
     assert_non_null(srv);
     if (getenv("BW_TEST_BINARY") && strstr(getenv("BW_TEST_BINARY"), "nginx")) {
@@ -311,9 +317,9 @@ test_core_unsupported_feature_warned_once(void **state)
     }
     assert_int_equal(bw_test_server_run(srv, &out, &st, "-t"), 0);
     assert_int_equal(st, 0);
-    char *first = strstr(out, "open_file_cache\" is not supported");
+    char *first = strstr(out, "aio\" is not supported");
     assert_non_null(first);
-    assert_null(strstr(first + 1, "open_file_cache\" is not supported"));
+    assert_null(strstr(first + 1, "aio\" is not supported"));
     free(out);
     bw_test_server_stop(srv);
 }
