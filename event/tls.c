@@ -564,8 +564,11 @@ bw_tls_staple_callback(SSL *ssl, void *arg)
 {
     const bw_str_t *der = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), bw_tls_staple_index);
 
-    if (der == NULL || SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp) {
+    if (SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp) {
         return SSL_TLSEXT_ERR_NOACK;
+    }
+    if (der == NULL) {
+        return bw_tls_ocsp_staple(ssl); /* fetched responses, if any */
     }
     u_char *copy = OPENSSL_malloc(der->len); /* OpenSSL frees it */
     if (copy == NULL) {

@@ -126,6 +126,17 @@ bw_rc_t bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *
 
 /* ssl_stapling_file: a DER OCSP response stapled when a client asks for one. */
 bw_rc_t bw_tls_ctx_stapling_file(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *file);
+/*
+ * ssl_stapling without a file (tls_ocsp.c): every certificate of ctx gets
+ * its responses fetched from its OCSP responder (or `responder`, an
+ * http:// URL) in the workers. A certificate without an issuer or a
+ * responder is skipped with a warning. verify: ssl_stapling_verify, with
+ * the CAs of trusted_file. BW_OK or BW_ERROR.
+ */
+bw_rc_t bw_tls_ctx_stapling_fetch(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *responder,
+                                  bool verify, const bw_str_t *trusted_file);
+/* The status callback's part for fetched responses: staples o's response, starts a fetch. */
+int bw_tls_ocsp_staple(SSL *ssl);
 
 /*
  * ssl_password_file: one passphrase per line (CR/LF stripped), into a

@@ -14,8 +14,9 @@
  *
  * Not supported: certificates named with variables or given as "data:",
  * keys from engines, TLS 1.3 early data ($ssl_early_data is always empty),
- * OCSP validation of client certificates (ssl_ocsp), and fetching OCSP
- * responses for stapling (only ssl_stapling_file is stapled, as is).
+ * and OCSP validation of client certificates (ssl_ocsp). OCSP responses
+ * for stapling come from ssl_stapling_file, or are fetched by the workers
+ * (event/tls_ocsp.c; a responder's host name is resolved at load time).
  */
 #include "core_module.h"
 #include "io.h"
@@ -1127,6 +1128,12 @@ bw_ssl_ctx_build(bw_conf_t *cf, bw_ssl_srv_conf_t *conf)
         && bw_tls_ctx_stapling_file(cf, conf->ctx, &conf->stapling_file) != BW_OK) {
         return BW_ERROR;
     }
+    if (conf->stapling && conf->stapling_file.len == 0
+        && bw_tls_ctx_stapling_fetch(cf, conf->ctx, &conf->stapling_responder,
+                                     conf->stapling_verify != 0, &conf->trusted_certificate)
+               != BW_OK) {
+        return BW_ERROR;
+    }
     if (conf->conf_commands
         && bw_tls_ctx_conf_commands(cf, conf->ctx, conf->conf_commands) != BW_OK) {
         return BW_ERROR;
@@ -1160,10 +1167,6 @@ bw_ssl_merge_srv(bw_conf_t *cf, void *parent, void *child)
         && conf->client_certificate.len == 0) {
         bw_ssl_conf_error(cf, "no ssl_client_certificate for ssl_verify_client");
         return BW_CONF_ERROR;
-    }
-    if (conf->stapling && conf->stapling_file.len == 0) {
-        bw_conf_log(cf, BW_LOG_WARN, 0, "\"ssl_stapling\" ignored, fetching OCSP responses is "
-                    "not supported (use \"ssl_stapling_file\")");
     }
     if (conf->early_data) {
         bw_conf_log(cf, BW_LOG_WARN, 0, "\"ssl_early_data\" ignored, early data is not "

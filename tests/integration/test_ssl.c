@@ -17,6 +17,8 @@
 #include <ctype.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,8 @@ bw_ssl_group_setup(void **state)
         "default_crl_days=2\\n' > ca.cnf",
         "openssl ca -config ca.cnf -revoke client2.crt -keyfile ca.key -cert ca.crt",
         "openssl ca -config ca.cnf -gencrl -keyfile ca.key -cert ca.crt -out crl.pem",
+        /* the OCSP responder's database also knows leaf.crt, as valid */
+        "openssl ca -config ca.cnf -valid leaf.crt -keyfile ca.key -cert ca.crt",
         /* the smallest OCSP response: status tryLater, no body */
         "printf '\\060\\003\\012\\001\\003' > ocsp.der",
     };
@@ -572,6 +576,143 @@ test_ssl_chain_is_the_certificate_file(void **state)
     bw_test_server_stop(s);
 }
 
+/* ------------------------------------------------------ OCSP stapling */
+
+/*
+ * `openssl ocsp` answering for the test CA on a free port; its pid. Ready
+ * once it says so: a probe connection would hold up the responder, which
+ * serves one connection at a time.
+ */
+static pid_t
+bw_ssl_ocsp_responder(int *port)
+{
+    int  hold = -1;
+    char portbuf[16], index[600], ca[600], key[600], log[600];
+
+    *port = bw_test_free_port(&hold);
+    close(hold);
+    snprintf(portbuf, sizeof(portbuf), "%d", *port);
+    snprintf(index, sizeof(index), "%s/index.txt", bw_ssl_dir);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", bw_ssl_dir);
+    snprintf(key, sizeof(key), "%s/ca.key", bw_ssl_dir);
+    snprintf(log, sizeof(log), "%s/ocsp.log", bw_ssl_dir);
+    const char *const argv[] = {"openssl", "ocsp", "-index", index, "-port", portbuf,
+                                "-rsigner", ca, "-rkey", key, "-CA", ca, "-ndays", "1",
+                                NULL};
+    int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out == -1) {
+        return -1;
+    }
+    pid_t pid = bw_test_proc_spawn(argv, -1, out, out);
+    close(out);
+    for (int i = 0; pid > 0 && i < 100; i++) {
+        size_t len = 0;
+        char  *text = bw_test_file_read(log, &len);
+        bool   ready = text != NULL && strstr(text, "waiting for OCSP client") != NULL;
+        free(text);
+        if (ready) {
+            break;
+        }
+        bw_test_sleep_ms(50);
+    }
+    return pid;
+}
+
+static const char bw_ssl_ocsp_conf[] =
+    "http {\n"
+    "  ssl_trusted_certificate %%CERTS%%/ca.crt;\n"
+    "  ssl_stapling on;\n"
+    "  server { listen 127.0.0.1:%%PORT%% ssl; server_name leaf.test;\n"
+    "    ssl_certificate %%CERTS%%/leaf.crt; ssl_certificate_key %%CERTS%%/leaf.key;\n"
+    "    ssl_stapling_verify on; ssl_stapling_responder http://127.0.0.1:%%OCSP%%/;\n"
+    "    location / { return 200 \"leaf\\n\"; }\n"
+    "  }\n"
+    "  server { listen 127.0.0.1:%%PORT%% ssl; server_name revoked.test;\n"
+    "    ssl_certificate %%CERTS%%/client2.crt; ssl_certificate_key %%CERTS%%/client2.key;\n"
+    "    ssl_stapling_responder http://127.0.0.1:%%OCSP%%/;\n"
+    "    location / { return 200 \"revoked\\n\"; }\n"
+    "  }\n"
+    "  server { listen 127.0.0.1:%%PORT%% ssl; server_name down.test;\n"
+    "    ssl_certificate %%CERTS%%/client.crt; ssl_certificate_key %%CERTS%%/client.key;\n"
+    "    ssl_stapling_responder http://127.0.0.1:%%DOWN%%/;\n"
+    "    location / { return 200 \"down\\n\"; }\n"
+    "  }\n"
+    "  server { listen 127.0.0.1:%%PORT%% ssl; server_name self.test;\n"
+    "    ssl_certificate %%CERTS%%/a.crt; ssl_certificate_key %%CERTS%%/a.key;\n"
+    "    location / { return 200 \"self\\n\"; }\n"
+    "  }\n"
+    "}\n";
+
+/*
+ * ssl_stapling without a file: the first handshake that asks starts a
+ * fetch from the responder, later ones get the response stapled; a
+ * revoked certificate's response is not stapled; a dead responder or a
+ * certificate without issuer costs nothing but a log line.
+ */
+static void
+test_ssl_stapling_fetched_from_responder(void **state)
+{
+    int   ocsp_port, down_port, hold = -1;
+    pid_t ocsp = bw_ssl_ocsp_responder(&ocsp_port);
+    char  ocsp_text[16], down_text[16];
+
+    assert_true(ocsp > 0);
+    down_port = bw_test_free_port(&hold);
+    close(hold);
+    snprintf(ocsp_text, sizeof(ocsp_text), "%d", ocsp_port);
+    snprintf(down_text, sizeof(down_text), "%d", down_port);
+    bw_test_server_t *s = bw_test_server_start(bw_ssl_ocsp_conf, "CERTS", bw_ssl_dir, "OCSP",
+                                               ocsp_text, "DOWN", down_text);
+    assert_non_null(s);
+    /* a self-signed certificate has no issuer to ask about */
+    assert_true(bw_test_server_file_wait(s, "logs/stderr.log",
+                                         "[warn] \"ssl_stapling\" ignored, issuer certificate not "
+                                         "found for certificate \"/CN=a.test\"", 1,
+                                         bw_test_timeout(3000)));
+
+    char *out = bw_ssl_client(s->port, "leaf.test", "-servername leaf.test -status");
+    assert_non_null(strstr(out, "leaf"));
+    free(out);
+    bool stapled = false;
+    int64_t deadline = bw_test_now_ms() + bw_test_timeout(5000);
+    while (!stapled && bw_test_now_ms() < deadline) {
+        bw_test_sleep_ms(100);
+        out = bw_ssl_client(s->port, "leaf.test", "-servername leaf.test -status");
+        stapled = strstr(out, "OCSP Response Status: successful") != NULL
+                  && strstr(out, "Cert Status: good") != NULL;
+        free(out);
+    }
+    assert_true(stapled);
+
+    /* revoked: the response is not stapled, and said so */
+    for (int i = 0; i < 2; i++) {
+        out = bw_ssl_client(s->port, "revoked.test", "-servername revoked.test -status");
+        assert_non_null(strstr(out, "revoked"));
+        free(out);
+        bw_test_sleep_ms(300);
+    }
+    assert_true(bw_test_server_log_wait(s, "certificate status \"revoked\" in the OCSP response",
+                                        1, bw_test_timeout(5000)));
+    out = bw_ssl_client(s->port, "revoked.test", "-servername revoked.test -status");
+    assert_non_null(strstr(out, "OCSP response: no response sent"));
+    free(out);
+
+    /* a responder that refuses: handshakes go on without a staple */
+    for (int i = 0; i < 2; i++) {
+        out = bw_ssl_client(s->port, "down.test", "-servername down.test -status");
+        assert_non_null(strstr(out, "down"));
+        assert_non_null(strstr(out, "OCSP response: no response sent"));
+        free(out);
+    }
+    char line[128];
+    snprintf(line, sizeof(line), "while requesting certificate status, responder: 127.0.0.1:%d",
+             down_port);
+    assert_true(bw_test_server_log_wait(s, line, 1, bw_test_timeout(5000)));
+    bw_test_server_stop(s);
+    bw_test_proc_kill(ocsp, SIGTERM);
+    bw_test_proc_reap(ocsp, NULL, 3000);
+}
+
 static const char bw_ssl_misdirected_conf[] =
     "http {\n"
     "  ssl_certificate %%CERTS%%/a.crt; ssl_certificate_key %%CERTS%%/a.key;\n"
@@ -765,6 +906,7 @@ main(void)
         cmocka_unit_test(test_ssl_files_and_keepalive_over_tls),
         cmocka_unit_test(test_ssl_client_certificates_verified),
         cmocka_unit_test(test_ssl_chain_is_the_certificate_file),
+        cmocka_unit_test(test_ssl_stapling_fetched_from_responder),
         cmocka_unit_test(test_ssl_host_other_than_sni_on_verifying_server_is_421),
         cmocka_unit_test(test_ssl_reject_handshake_for_unknown_names),
         cmocka_unit_test(test_ssl_password_file_curves_dhparam_conf_command),
