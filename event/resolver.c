@@ -587,6 +587,9 @@ bw_resolver_server_read(bw_event_t *ev)
             break;
         }
         bw_resolver_answer(res, buf, (size_t) n);
+        if (s->connection != c) {
+            return; /* a waiter's handler ended the last lookup: the socket is closed */
+        }
     }
     if (ev->ready) {
         bw_event_post(ev, &bw_event_posted); /* more datagrams: next loop turn */
