@@ -124,17 +124,6 @@ bw_ofc_expire(bw_open_file_cache_t *cache, bw_log_t *log)
     }
 }
 
-static uint32_t
-bw_ofc_hash(const u_char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    return h;
-}
-
 static bw_ofc_entry_t *
 bw_ofc_find(bw_open_file_cache_t *cache, const bw_str_t *path, uint32_t hash)
 {
@@ -241,7 +230,7 @@ bw_open_cached_file(bw_open_file_cache_t *cache, const bw_str_t *path, bw_open_f
         return rc;
     }
     bw_msec_t now = bw_time.monotonic;
-    uint32_t  hash = bw_ofc_hash(path->data, path->len);
+    uint32_t  hash = bw_hash_fnv1a(path->data, path->len);
 
     bw_ofc_expire(cache, log);
     bw_ofc_entry_t *e = bw_ofc_find(cache, path, hash);

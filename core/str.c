@@ -14,6 +14,17 @@ bw_str_eq(const bw_str_t *a, const bw_str_t *b)
     return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
+uint32_t
+bw_hash_fnv1a(const u_char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
 bool
 bw_str_caseeq(const bw_str_t *a, const bw_str_t *b)
 {

@@ -39,6 +39,8 @@ typedef struct {
 
 bool bw_str_eq(const bw_str_t *a, const bw_str_t *b);
 bool bw_str_caseeq(const bw_str_t *a, const bw_str_t *b);
+/* FNV-1a of [p, p+n): the hash of bulwark's tables (names, paths, session ids). */
+uint32_t bw_hash_fnv1a(const u_char *p, size_t n);
 int  bw_strncasecmp(const u_char *a, const u_char *b, size_t n);
 void bw_strlow(u_char *dst, const u_char *src, size_t n);
 

@@ -239,17 +239,6 @@ bw_resolver_ready(bw_resolver_t *res)
     return true;
 }
 
-static uint32_t
-bw_resolver_hash(const u_char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    return h;
-}
-
 static bw_resolver_node_t *
 bw_resolver_lookup(bw_resolver_t *res, const bw_str_t *name, uint32_t hash)
 {
@@ -686,7 +675,7 @@ bw_resolve_name(bw_resolver_ctx_t *ctx)
     }
     bw_resolver_trim(res);
 
-    uint32_t            hash = bw_resolver_hash(ctx->name.data, ctx->name.len);
+    uint32_t            hash = bw_hash_fnv1a(ctx->name.data, ctx->name.len);
     bw_resolver_node_t *n = bw_resolver_lookup(res, &ctx->name, hash);
     if (n != NULL) {
         bw_queue_remove(&n->lru_link);

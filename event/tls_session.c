@@ -85,16 +85,6 @@ bw_tls_session_indexes_init(bw_conf_t *cf)
 
 /* ------------------------------------------------------ the shared tree */
 
-static uint32_t
-bw_tls_id_hash(const u_char *id, size_t len)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ id[i]) * 16777619u;
-    }
-    return h;
-}
-
 /* Orders two sessions: by hash, then length, then id bytes. */
 static int
 bw_tls_cached_cmp(bw_rbtree_key_t key, const u_char *id, size_t len, const bw_tls_cached_t *s)
@@ -129,7 +119,7 @@ bw_tls_cache_insert_value(bw_rbtree_node_t *temp, bw_rbtree_node_t *node,
 static bw_tls_cached_t *
 bw_tls_cache_find_locked(bw_tls_cache_t *cache, const u_char *id, size_t len)
 {
-    bw_rbtree_key_t key = bw_tls_id_hash(id, len);
+    bw_rbtree_key_t key = bw_hash_fnv1a(id, len);
     bw_rbtree_node_t *node = cache->tree.root, *sentinel = cache->tree.sentinel;
 
     while (node != sentinel) {
@@ -242,7 +232,7 @@ bw_tls_session_new(SSL *ssl, SSL_SESSION *sess)
                      "session shared cache \"%s\"", pool->name);
     }
     if (s) {
-        s->node.key = bw_tls_id_hash(id, id_len);
+        s->node.key = bw_hash_fnv1a(id, id_len);
         s->id_len = (u_char) id_len;
         memcpy(s->id, id, id_len);
         s->len = (uint16_t) len;

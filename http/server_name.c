@@ -29,16 +29,6 @@ struct bw_http_server_names_s {
 /* An empty key is a valid exact name (""), so slots mark emptiness by data. */
 static u_char bw_http_sn_empty_key[1];
 
-static uint32_t
-bw_http_sn_hash(const u_char *p, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    return h;
-}
-
 static bw_rc_t
 bw_http_sn_table_init(bw_pool_t *pool, bw_http_sn_table_t *t, size_t cap)
 {
@@ -51,7 +41,7 @@ bw_http_sn_table_init(bw_pool_t *pool, bw_http_sn_table_t *t, size_t cap)
 static bw_http_sn_slot_t *
 bw_http_sn_table_slot(const bw_http_sn_table_t *t, const u_char *key, size_t len)
 {
-    size_t i = bw_http_sn_hash(key, len) & t->mask;
+    size_t i = bw_hash_fnv1a(key, len) & t->mask;
 
     for (;;) {
         bw_http_sn_slot_t *s = &t->slots[i];
