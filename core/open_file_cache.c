@@ -24,6 +24,7 @@ typedef struct {
     size_t      len;
     uint32_t    hash;
     int         fd;        /* -1: none held (too few uses yet, or an error entry) */
+    bool        has_st;    /* st is known (a stat, or an open file) */
     struct stat st;
     int         err;       /* a kept failure (open_file_cache_errors) */
     const char *failed;
@@ -161,10 +162,20 @@ bw_ofc_add(bw_open_file_cache_t *cache, const bw_str_t *path, uint32_t hash, bw_
     return e;
 }
 
-/* open() and fstat() of path: BW_OK with of->fd and of->st, or BW_DECLINED. */
+/* open() and fstat() of path (only stat() with test_only): BW_OK with of->fd
+ * and of->st, or BW_DECLINED. */
 static bw_rc_t
 bw_ofc_open(const bw_str_t *path, bw_open_file_info_t *of)
 {
+    if (of->test_only) {
+        of->fd = -1;
+        if (stat((const char *) path->data, &of->st) == -1) {
+            of->err = errno;
+            of->failed = "stat()";
+            return BW_DECLINED;
+        }
+        return BW_OK;
+    }
     of->fd = open((const char *) path->data, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (of->fd == -1) {
         of->err = errno;
@@ -235,7 +246,7 @@ bw_open_cached_file(bw_open_file_cache_t *cache, const bw_str_t *path, bw_open_f
     bw_ofc_expire(cache, log);
     bw_ofc_entry_t *e = bw_ofc_find(cache, path, hash);
     if (e != NULL && now - e->checked >= of->valid
-        && (e->err != 0 || (e->fd != -1 && !bw_ofc_same_file(e)))) {
+        && (e->err != 0 || (e->fd == -1 && e->has_st) || (e->fd != -1 && !bw_ofc_same_file(e)))) {
         bw_ofc_drop(cache, e, log); /* stale: open afresh */
         e = NULL;
     }
@@ -257,6 +268,10 @@ bw_open_cached_file(bw_open_file_cache_t *cache, const bw_str_t *path, bw_open_f
             hold->entry = e;
             of->fd = e->fd;
             of->st = e->st;
+            return BW_OK;
+        }
+        if (e->has_st && of->test_only) {
+            of->st = e->st; /* a stat kept within valid */
             return BW_OK;
         }
     }
@@ -281,12 +296,13 @@ bw_open_cached_file(bw_open_file_cache_t *cache, const bw_str_t *path, bw_open_f
         }
         return rc;
     }
-    if (e->uses < of->min_uses) {
-        hold->fd = of->fd; /* not asked for often enough yet: this request's own */
+    e->st = of->st;
+    e->has_st = true;
+    if (of->fd == -1 || e->uses < of->min_uses) {
+        hold->fd = of->fd; /* a stat only, or not asked for often enough yet: the request's */
         return BW_OK;
     }
     e->fd = of->fd;
-    e->st = of->st;
     e->refs++;
     hold->entry = e;
     return BW_OK;

@@ -29,6 +29,7 @@ typedef struct {
     bw_msec_t   valid;    /* open_file_cache_valid */
     bw_uint_t   min_uses; /* open_file_cache_min_uses */
     bool        errors;   /* open_file_cache_errors */
+    bool        test_only; /* only stat: no descriptor wanted (try_files, index, if -f) */
 
     int         fd;       /* the open file; -1 on failure */
     struct stat st;
@@ -43,8 +44,9 @@ bw_open_file_cache_t *bw_open_file_cache_create(bw_pool_t *pool, bw_uint_t max,
 /*
  * Opens path (NUL-terminated) read-only and stats it, through cache when
  * not NULL. The descriptor stays open until pool is destroyed (a cleanup
- * closes it or gives it back to the cache). BW_OK; BW_DECLINED with
- * of->err and of->failed set; BW_ERROR on no memory.
+ * closes it or gives it back to the cache). With of->test_only the file
+ * is only stat()ed (unless the cache holds it open) and of->fd may be -1.
+ * BW_OK; BW_DECLINED with of->err and of->failed set; BW_ERROR on no memory.
  */
 bw_rc_t bw_open_cached_file(bw_open_file_cache_t *cache, const bw_str_t *path,
                             bw_open_file_info_t *of, bw_pool_t *pool, bw_log_t *log);

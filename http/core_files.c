@@ -301,6 +301,31 @@ bw_http_core_uri_tail(bw_http_request_t *r, bw_http_core_loc_conf_t *clcf, bw_st
     return BW_OK;
 }
 
+int
+bw_http_stat(bw_http_request_t *r, const char *path, struct stat *st)
+{
+    bw_http_core_loc_conf_t *clcf = bw_http_core_loc(r);
+
+    if (clcf->open_file_cache == NULL) {
+        return stat(path, st);
+    }
+    bw_open_file_info_t of = {
+        .valid = (bw_msec_t) clcf->open_file_cache_valid * 1000,
+        .min_uses = clcf->open_file_cache_min_uses,
+        .errors = clcf->open_file_cache_errors != 0,
+        .test_only = true,
+    };
+    bw_str_t p = {strlen(path), (u_char *) path};
+    bw_rc_t  rc = bw_open_cached_file(clcf->open_file_cache, &p, &of, r->pool,
+                                      r->connection->log);
+    if (rc == BW_OK) {
+        *st = of.st;
+        return 0;
+    }
+    errno = rc == BW_ERROR ? ENOMEM : of.err;
+    return -1;
+}
+
 u_char *
 bw_http_map_uri_to_path(bw_http_request_t *r, bw_str_t *path, size_t *root_len, size_t reserved)
 {
@@ -480,7 +505,7 @@ bw_http_core_try_files_handler(bw_http_request_t *r)
         if (bw_http_core_try_path(r, clcf, &name, &path, &root_len) != BW_OK) {
             return BW_ERROR;
         }
-        if (stat((char *) path.data, &st) != 0) {
+        if (bw_http_stat(r, (char *) path.data, &st) != 0) {
             if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG) {
                 bw_log_error(BW_LOG_CRIT, r->connection->log, errno, "stat() \"%s\" failed",
                              (char *) path.data);

@@ -229,6 +229,9 @@ u_char *bw_http_map_uri_to_path(bw_http_request_t *r, bw_str_t *path, size_t *ro
                                 size_t reserved);
 /* Sets r->headers_out.content_type from the location's types by r->exten. */
 bw_rc_t bw_http_set_content_type(bw_http_request_t *r);
+/* stat() of path (NUL-terminated) through the location's open_file_cache
+ * when there is one (try_files, index, if -f): 0, or -1 with errno set. */
+int bw_http_stat(bw_http_request_t *r, const char *path, struct stat *st);
 
 /* ---- added by the routing helper (append only) ---- */
 

@@ -88,7 +88,7 @@ bw_index_dir_test(bw_http_request_t *r, u_char *path, size_t dir_len)
     }
     u_char saved = path[dir_len];
     path[dir_len] = '\0';
-    int rc = stat((const char *) path, &st);
+    int rc = bw_http_stat(r, (const char *) path, &st);
     int err = errno;
     bool is_dir = rc == 0 && S_ISDIR(st.st_mode);
     if (rc == -1 && err != ENOENT && err != EACCES) {
@@ -148,7 +148,7 @@ bw_index_try(bw_http_request_t *r, const bw_str_t *name, bool *dir_tested)
     last[name->len] = '\0';
     path.len += name->len;
 
-    if (stat((const char *) path.data, &st) == 0) {
+    if (bw_http_stat(r, (const char *) path.data, &st) == 0) {
         return bw_index_redirect(r, name);
     }
     int err = errno;

@@ -443,7 +443,7 @@ bw_rewrite_file_test(bw_http_request_t *r, u_char test, const bw_str_t *path)
     if (name == NULL) {
         return false;
     }
-    if (stat(name, &st) == -1) {
+    if (bw_http_stat(r, name, &st) == -1) {
         if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG) {
             bw_log_error(BW_LOG_CRIT, r->connection->log, errno, "stat() \"%s\" failed", name);
         }

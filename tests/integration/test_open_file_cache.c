@@ -30,6 +30,8 @@ static const char bw_ofc_conf[] =
     "    location /nocache/ { open_file_cache off; }\n"
     "    location /errors/ { open_file_cache_errors on; }\n"
     "    location /twice/ { open_file_cache_min_uses 2; }\n"
+    "    location /tf/ { open_file_cache_errors on; try_files $uri /tf-fallback.txt; }\n"
+    "    location = /tf-fallback.txt { }\n"
     "    location /long/ { open_file_cache_valid 30s; }\n"
     "    location /idle/ { open_file_cache max=10 inactive=2s; open_file_cache_valid 30s; }\n"
     "  }\n"
@@ -138,6 +140,20 @@ test_errors_kept_only_with_open_file_cache_errors(void **state)
     bw_ofc_expect("/e.txt", 200, "here\n");
 }
 
+/* try_files looks through the cache too: a kept "not found" holds for `valid`. */
+static void
+test_try_files_through_the_cache(void **state)
+{
+    assert_int_equal(mkdir(bw_test_server_path(bw_ofc_srv, "html/tf"), 0755), 0);
+    bw_ofc_put("tf-fallback.txt", "fallback\n");
+
+    bw_ofc_expect("/tf/x.txt", 200, "fallback\n");
+    bw_ofc_put("tf/x.txt", "x\n");
+    bw_ofc_expect("/tf/x.txt", 200, "fallback\n");
+    bw_test_sleep_ms(1200);
+    bw_ofc_expect("/tf/x.txt", 200, "x\n");
+}
+
 static void
 test_min_uses_delays_caching(void **state)
 {
@@ -224,6 +240,7 @@ main(void)
         cmocka_unit_test(test_cached_descriptor_serves_until_valid_passes),
         cmocka_unit_test(test_without_cache_every_request_sees_the_disk),
         cmocka_unit_test(test_errors_kept_only_with_open_file_cache_errors),
+        cmocka_unit_test(test_try_files_through_the_cache),
         cmocka_unit_test(test_min_uses_delays_caching),
         cmocka_unit_test(test_max_drops_least_recently_used),
         cmocka_unit_test(test_inactive_drops_entries_not_asked_for),
