@@ -36,6 +36,19 @@
 typedef struct bw_upstream_rr_peer_s  bw_upstream_rr_peer_t;
 typedef struct bw_upstream_rr_peers_s bw_upstream_rr_peers_t;
 
+/* health_check lines one group may have. */
+#define BW_UPSTREAM_HC_MAX 4
+
+/* A peer's state for one health_check of its group (in the zone). */
+typedef struct {
+    bool      down;    /* failed this check */
+    bw_uint_t fails;   /* consecutive failed checks */
+    bw_uint_t passes;  /* consecutive passed checks */
+    bw_msec_t next;    /* CLOCK_MONOTONIC ms: the next check is due */
+    bw_msec_t until;   /* a check in flight is given up after this */
+    pid_t     owner;   /* the worker checking it now; 0 when none */
+} bw_upstream_hc_state_t;
+
 struct bw_upstream_rr_peer_s {
     struct sockaddr       *sockaddr;
     socklen_t              socklen;
@@ -58,12 +71,8 @@ struct bw_upstream_rr_peer_s {
     bw_upstream_rr_peer_t *next;
 
     /* Active health checks (modules/health_check.c); only with a zone. */
-    bool                   hc_down;   /* failed its checks: not eligible */
-    bw_uint_t              hc_fails;  /* consecutive failed checks */
-    bw_uint_t              hc_passes; /* consecutive passed checks */
-    bw_msec_t              hc_next;   /* CLOCK_MONOTONIC ms: the next check is due */
-    bw_msec_t              hc_until;  /* a check in flight is given up after this */
-    pid_t                  hc_owner;  /* the worker checking it now; 0 when none */
+    bool                   hc_down;   /* failed one of its checks: not eligible */
+    bw_upstream_hc_state_t hc[BW_UPSTREAM_HC_MAX]; /* per health_check of the group */
 };
 
 struct bw_upstream_rr_peers_s {

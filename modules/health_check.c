@@ -20,8 +20,9 @@
  * The response passes when it has the match block's properties (without
  * one: a 2xx or 3xx status); a connect, send or read error or the timeout
  * fails it. `fails` consecutive failures mark the peer down in the zone
- * (hc_down: no balancer picks it), `passes` consecutive passes bring it
- * back. A claim left by a worker that died is taken over once its timeout
+ * for that check, `passes` consecutive passes bring it back; a group may
+ * have several health_check lines (each with its own state per peer), and
+ * a peer down for any of them is unhealthy (hc_down: no balancer picks it). A claim left by a worker that died is taken over once its timeout
  * has passed. Peers marked `down` in the configuration are not checked.
  * A group whose peers are all unhealthy answers 502 at once (no live
  * upstreams).
@@ -93,9 +94,10 @@ typedef struct {
     bool       need_body; /* some test looks at the body */
 } bw_health_check_match_t;
 
-/* One health_check directive (one per group). */
+/* One health_check directive (up to BW_UPSTREAM_HC_MAX per group). */
 typedef struct {
     bw_upstream_srv_conf_t  *upstream;
+    bw_uint_t                index;   /* which of the group's checks: peer->hc[index] */
     bw_msec_t                interval;
     bw_msec_t                timeout;
     bw_uint_t                fails;
@@ -388,24 +390,34 @@ bw_health_check_finish(bw_health_check_probe_t *pr, const char *failure, int err
     bool                    went_down = false, came_up = false;
 
     bw_upstream_rr_peers_lock(pr->peers);
+    bw_upstream_hc_state_t *st = &p->hc[hc->index];
     if (failure == NULL) {
-        p->hc_fails = 0;
-        p->hc_passes = bw_min(p->hc_passes + 1, hc->passes);
-        if (p->hc_down && p->hc_passes >= hc->passes) {
-            p->hc_down = false;
-            p->fails = 0;
+        st->fails = 0;
+        st->passes = bw_min(st->passes + 1, hc->passes);
+        if (st->down && st->passes >= hc->passes) {
+            st->down = false;
             came_up = true;
         }
     } else {
-        p->hc_passes = 0;
-        p->hc_fails = bw_min(p->hc_fails + 1, hc->fails);
-        if (!p->hc_down && p->hc_fails >= hc->fails) {
-            p->hc_down = true;
+        st->passes = 0;
+        st->fails = bw_min(st->fails + 1, hc->fails);
+        if (!st->down && st->fails >= hc->fails) {
+            st->down = true;
             went_down = true;
         }
     }
-    if (p->hc_owner == bw_shmtx_pid()) {
-        p->hc_owner = 0;
+    /* one failed check is enough to keep the peer out */
+    bool was_down = p->hc_down;
+    p->hc_down = false;
+    for (size_t i = 0; i < BW_UPSTREAM_HC_MAX; i++) {
+        p->hc_down = p->hc_down || p->hc[i].down;
+    }
+    if (was_down && !p->hc_down) {
+        p->fails = 0;
+    }
+    came_up = came_up && !p->hc_down;
+    if (st->owner == bw_shmtx_pid()) {
+        st->owner = 0;
     }
     bw_upstream_rr_peers_unlock(pr->peers);
 
@@ -429,8 +441,8 @@ static void
 bw_health_check_abandon(bw_health_check_probe_t *pr)
 {
     bw_upstream_rr_peers_lock(pr->peers);
-    if (pr->peer->hc_owner == bw_shmtx_pid()) {
-        pr->peer->hc_owner = 0;
+    if (pr->peer->hc[pr->hc->index].owner == bw_shmtx_pid()) {
+        pr->peer->hc[pr->hc->index].owner = 0;
     }
     bw_upstream_rr_peers_unlock(pr->peers);
     if (pr->c != NULL) {
@@ -648,7 +660,7 @@ bw_health_check_probe_start(bw_health_check_conf_t *hc, bw_upstream_rr_peers_t *
             bw_pool_destroy(pool);
         }
         bw_upstream_rr_peers_lock(peers);
-        peer->hc_owner = 0;
+        peer->hc[hc->index].owner = 0;
         bw_upstream_rr_peers_unlock(peers);
         return;
     }
@@ -675,12 +687,14 @@ bw_health_check_claim(bw_health_check_conf_t *hc, bw_upstream_rr_peers_t *peers,
     bw_msec_t now = bw_time.monotonic;
     bool      due;
 
+    bw_upstream_hc_state_t *st = &p->hc[hc->index];
+
     bw_upstream_rr_peers_lock(peers);
-    due = p->hc_owner == 0 ? now >= p->hc_next : now >= p->hc_until;
+    due = st->owner == 0 ? now >= st->next : now >= st->until;
     if (due) {
-        p->hc_owner = bw_shmtx_pid();
-        p->hc_next = now + hc->interval;
-        p->hc_until = now + hc->timeout + BW_HEALTH_CHECK_TICK_MAX;
+        st->owner = bw_shmtx_pid();
+        st->next = now + hc->interval;
+        st->until = now + hc->timeout + BW_HEALTH_CHECK_TICK_MAX;
     }
     bw_upstream_rr_peers_unlock(peers);
     return due;
@@ -1001,8 +1015,11 @@ bw_health_check_set(bw_conf_t *cf, const bw_directive_t *d, void *conf)
     bw_health_check_main_conf_t *hmcf = bw_http_conf_get_main_conf(cf, bw_health_check_module);
     bw_str_t                    *args = cf->args->elts;
 
-    if (cf->ctx->srv_conf[bw_health_check_module.index] != NULL) {
-        return "is duplicate";
+    bw_health_check_conf_t *prev = cf->ctx->srv_conf[bw_health_check_module.index];
+    if (prev != NULL && prev->index + 1 >= BW_UPSTREAM_HC_MAX) {
+        bw_conf_error(cf, "too many health checks in upstream, at most %d",
+                      BW_UPSTREAM_HC_MAX);
+        return BW_CONF_ERROR;
     }
     bw_health_check_conf_t  *hc = bw_pcalloc(cf->pool, sizeof(*hc));
     bw_health_check_conf_t **slot = bw_array_push(&hmcf->checks);
@@ -1010,6 +1027,7 @@ bw_health_check_set(bw_conf_t *cf, const bw_directive_t *d, void *conf)
         return BW_CONF_ERROR;
     }
     hc->upstream = cf->ctx->srv_conf[bw_upstream_module.index];
+    hc->index = prev != NULL ? prev->index + 1 : 0;
     hc->interval = 5000;
     hc->fails = 1;
     hc->passes = 1;

@@ -221,6 +221,38 @@ test_health_check_match_tests_status_header_and_body(void **state)
     bw_test_origin_stop(d);
 }
 
+/* Two checks on one group: a peer failing either one is unhealthy. */
+static void
+test_health_check_several_checks_any_failure_counts(void **state)
+{
+    bw_test_origin_t *a = bw_test_origin_start(NULL, "-n", "a");
+    bw_test_origin_t *b = bw_test_origin_start(NULL, "-n", "b");
+
+    assert_non_null(a && b);
+    bw_test_server_t *srv = bw_test_server_start(
+        "http {\n"
+        "  match only_a { status 200; header X-Origin = a; }\n"
+        "  upstream u { zone u 64k;\n"
+        "    server 127.0.0.1:%%ORIGIN_PORT%%; server 127.0.0.1:%%ORIGIN_PORT2%% max_fails=0;\n"
+        "    health_check interval=100ms;\n"
+        "    health_check interval=100ms uri=/second match=only_a; }\n"
+        "  server { listen 127.0.0.1:%%PORT%%; location / { proxy_pass http://u; } }\n"
+        "}\n");
+    char seq[16];
+
+    assert_non_null(srv);
+    assert_true(bw_test_server_log_wait(srv, "peer is unhealthy: header does not match", 1,
+                                        bw_test_timeout(3000)));
+    /* only b's second check fails: one peer unhealthy */
+    bw_test_sleep_ms(300);
+    assert_int_equal(bw_test_server_log_count(srv, "peer is unhealthy"), 1);
+    bw_hc_sequence(srv->port, "/", seq, 4);
+    assert_string_equal(seq, "aaaa");
+    bw_test_server_stop(srv);
+    bw_test_origin_stop(a);
+    bw_test_origin_stop(b);
+}
+
 static void
 test_health_check_all_unhealthy_is_502_at_once(void **state)
 {
@@ -333,8 +365,9 @@ test_health_check_config_messages(void **state)
          "invalid parameter \"port=70000\""},
         {"upstream u { zone u 64k; server 127.0.0.1:1;\nhealth_check foo; # @@\n}",
          "invalid parameter \"foo\""},
-        {"upstream u { zone u 64k; server 127.0.0.1:1; health_check;\nhealth_check; # @@\n}",
-         "\"health_check\" directive is duplicate"},
+        {"upstream u { zone u 64k; server 127.0.0.1:1; health_check; health_check uri=/a;"
+         " health_check uri=/b; health_check uri=/c;\nhealth_check uri=/d; # @@\n}",
+         "too many health checks in upstream, at most 4"},
         {"server { location / {\nhealth_check; # @@\n} }",
          "\"health_check\" directive is not allowed here"},
         {"match m {\nstatus 99; # @@\n}", "invalid parameter \"99\""},
@@ -365,6 +398,7 @@ main(void)
         cmocka_unit_test(test_health_check_stopped_peer_is_skipped_until_it_passes_again),
         cmocka_unit_test(test_health_check_500_from_check_uri_takes_server_out_and_back),
         cmocka_unit_test(test_health_check_match_tests_status_header_and_body),
+        cmocka_unit_test(test_health_check_several_checks_any_failure_counts),
         cmocka_unit_test(test_health_check_all_unhealthy_is_502_at_once),
         cmocka_unit_test(test_health_check_two_workers_probe_each_peer_once_per_interval),
         cmocka_unit_test(test_health_check_timeout_fails_and_stop_does_not_wait_for_probes),
