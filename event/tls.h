@@ -33,6 +33,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "resolver.h"
 
 #include <openssl/ssl.h>
 #include <time.h>
@@ -131,10 +132,13 @@ bw_rc_t bw_tls_ctx_stapling_file(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *fi
  * its responses fetched from its OCSP responder (or `responder`, an
  * http:// URL) in the workers. A certificate without an issuer or a
  * responder is skipped with a warning. verify: ssl_stapling_verify, with
- * the CAs of trusted_file. BW_OK or BW_ERROR.
+ * the CAs of trusted_file. A responder's host name is resolved at load
+ * time and, when *resolver is set by run time (the server's `resolver`),
+ * again before each fetch. BW_OK or BW_ERROR.
  */
 bw_rc_t bw_tls_ctx_stapling_fetch(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *responder,
-                                  bool verify, const bw_str_t *trusted_file);
+                                  bool verify, const bw_str_t *trusted_file,
+                                  bw_resolver_t **resolver, bw_msec_t *resolver_timeout);
 /* The status callback's part for fetched responses: staples o's response, starts a fetch. */
 int bw_tls_ocsp_staple(SSL *ssl);
 

@@ -18,9 +18,11 @@
 #include "tls.h"
 
 #include "clock.h"
+#include "conf.h"
 #include "cycle.h"
 #include "log.h"
 #include "pool.h"
+#include "resolver.h"
 
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -45,8 +47,13 @@ typedef struct {
     OCSP_CERTID            *id;
     X509_STORE             *store;   /* ssl_stapling_verify on: trusted CAs; NULL: off */
     STACK_OF(X509)         *chain;   /* the issuer and the context's chain */
-    struct sockaddr_storage addr;
+    struct sockaddr_storage addr;     /* resolved at load time; addrlen 0: not found */
     socklen_t               addrlen;
+    char                    name_host[300]; /* the host alone, to resolve at run time */
+    in_port_t               port;
+    bool                    literal;  /* an IP address: nothing to resolve */
+    bw_resolver_t         **resolver; /* the server's `resolver` (set by run time), or NULL */
+    bw_msec_t              *resolver_timeout;
     char                    host[300];
     char                    path[512];
     char                    name[256]; /* the certificate's subject, for messages */
@@ -59,10 +66,12 @@ typedef struct {
     bool                    loading;
 } bw_ocsp_t;
 
-/* One fetch in progress. */
+/* One fetch in progress; bw_ocsp_fetch_end(f, NULL, 0) parses the answer,
+ * (f, NULL, -1) ends one that failed and was logged. */
 typedef struct {
-    bw_ocsp_t       *ocsp;
-    bw_connection_t *c;
+    bw_ocsp_t         *ocsp;
+    bw_resolver_ctx_t *lookup;  /* while the responder's name is resolved */
+    bw_connection_t   *c;
     u_char          *out;      /* the request */
     size_t           out_len, sent;
     u_char          *in;       /* the answer */
@@ -111,9 +120,13 @@ bw_ocsp_issuer(X509 *cert, STACK_OF(X509) *chain, STACK_OF(X509_INFO) *trusted)
     return NULL;
 }
 
-/* Splits "http://host[:port][/path]" and resolves host. NULL, or what is wrong. */
+/*
+ * Splits "http://host[:port][/path]" and resolves host now (a name is
+ * resolved again at each fetch when the server has a `resolver`). NULL,
+ * or what is wrong.
+ */
 static const char *
-bw_ocsp_responder(bw_ocsp_t *o, const char *url)
+bw_ocsp_responder(bw_ocsp_t *o, const char *url, bool resolve_now)
 {
     char  hostport[300], port[8] = "80";
     const char *p = url;
@@ -145,26 +158,40 @@ bw_ocsp_responder(bw_ocsp_t *o, const char *url)
         *colon = '\0';
         snprintf(port, sizeof(port), "%s", colon + 1);
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
-        return "host not found in OCSP responder";
+    long pn = strtol(port, NULL, 10);
+    if (pn <= 0 || pn > 65535) {
+        return "invalid port in OCSP responder";
     }
-    memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
-    o->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    o->port = (in_port_t) pn;
+    snprintf(o->name_host, sizeof(o->name_host), "%s", host);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
+    o->literal = getaddrinfo(host, port, &hints, &ai) == 0 && ai != NULL;
+    if (!o->literal && resolve_now) {
+        hints.ai_flags = 0;
+        if (getaddrinfo(host, port, &hints, &ai) != 0) {
+            ai = NULL; /* left to a resolver at run time, if any */
+        }
+    } else if (!o->literal) {
+        ai = NULL;
+    }
+    if (ai != NULL) {
+        memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
+        o->addrlen = ai->ai_addrlen;
+        freeaddrinfo(ai);
+    }
     return NULL;
 }
 
-/* Prepares one certificate; false (after a warning) when it cannot be stapled. */
-static bool
+/* Prepares one certificate; NULL (after a warning) when it cannot be stapled. */
+static bw_ocsp_t *
 bw_ocsp_cert(bw_conf_t *cf, SSL_CTX *ctx, X509 *cert, STACK_OF(X509_INFO) *trusted,
-             X509_STORE *store, const bw_str_t *responder)
+             X509_STORE *store, const bw_str_t *responder, bw_resolver_t **resolver)
 {
     STACK_OF(X509) *chain = NULL;
     bw_pool_cleanup_t *cln = bw_pool_cleanup_add(cf->pool, sizeof(bw_ocsp_t));
 
     if (cln == NULL) {
-        return false;
+        return NULL;
     }
     bw_ocsp_t *o = cln->data;
     memset(o, 0, sizeof(*o));
@@ -175,7 +202,7 @@ bw_ocsp_cert(bw_conf_t *cf, SSL_CTX *ctx, X509 *cert, STACK_OF(X509_INFO) *trust
     if (issuer == NULL) {
         bw_conf_log(cf, BW_LOG_WARN, 0, "\"ssl_stapling\" ignored, issuer certificate not found "
                     "for certificate \"%s\"", o->name);
-        return false;
+        return NULL;
     }
     char *url = NULL;
     STACK_OF(OPENSSL_STRING) *aia = NULL;
@@ -185,7 +212,9 @@ bw_ocsp_cert(bw_conf_t *cf, SSL_CTX *ctx, X509 *cert, STACK_OF(X509_INFO) *trust
         aia = X509_get1_ocsp(cert);
         url = aia && sk_OPENSSL_STRING_num(aia) > 0 ? sk_OPENSSL_STRING_value(aia, 0) : NULL;
     }
-    const char *why = url ? bw_ocsp_responder(o, url) : NULL;
+    /* with the server's own `resolver`, a name waits for it */
+    bool resolve_now = resolver == NULL || *resolver == NULL || *resolver == BW_CONF_UNSET_PTR;
+    const char *why = url ? bw_ocsp_responder(o, url, resolve_now) : NULL;
     if (url == NULL || why != NULL) {
         if (url == NULL) {
             bw_conf_log(cf, BW_LOG_WARN, 0, "\"ssl_stapling\" ignored, no OCSP responder URL in "
@@ -194,13 +223,13 @@ bw_ocsp_cert(bw_conf_t *cf, SSL_CTX *ctx, X509 *cert, STACK_OF(X509_INFO) *trust
             bw_conf_log(cf, BW_LOG_WARN, 0, "\"ssl_stapling\" ignored, %s \"%s\"", why, url);
         }
         X509_email_free(aia);
-        return false;
+        return NULL;
     }
     X509_email_free(aia);
     o->id = OCSP_cert_to_id(NULL, cert, issuer);
     o->chain = sk_X509_new_null();
     if (o->id == NULL || o->chain == NULL || !sk_X509_push(o->chain, issuer)) {
-        return false;
+        return NULL;
     }
     X509_up_ref(issuer);
     for (int i = 0; chain && i < sk_X509_num(chain); i++) {
@@ -212,12 +241,13 @@ bw_ocsp_cert(bw_conf_t *cf, SSL_CTX *ctx, X509 *cert, STACK_OF(X509_INFO) *trust
     o->cert = cert;
     o->store = store;
     X509_set_ex_data(cert, bw_ocsp_index, o);
-    return true;
+    return o;
 }
 
 bw_rc_t
 bw_tls_ctx_stapling_fetch(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *responder, bool verify,
-                          const bw_str_t *trusted_file)
+                          const bw_str_t *trusted_file, bw_resolver_t **resolver,
+                          bw_msec_t *resolver_timeout)
 {
     STACK_OF(X509_INFO) *trusted = NULL;
     X509_STORE          *store = NULL;
@@ -258,7 +288,11 @@ bw_tls_ctx_stapling_fetch(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *responder
     while (more) {
         X509 *cert = SSL_CTX_get0_certificate(ctx);
         if (cert != NULL) {
-            (void) bw_ocsp_cert(cf, ctx, cert, trusted, store, responder);
+            bw_ocsp_t *o = bw_ocsp_cert(cf, ctx, cert, trusted, store, responder, resolver);
+            if (o != NULL) {
+                o->resolver = resolver;
+                o->resolver_timeout = resolver_timeout;
+            }
         }
         more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT);
     }
@@ -334,7 +368,7 @@ bw_ocsp_fetch_end(bw_ocsp_fetch_t *f, const char *why, int err)
     if (why != NULL) {
         bw_log_error(BW_LOG_ERR, bw_cycle->log, err, "%s while requesting certificate status, "
                      "responder: %s, certificate: \"%s\"", why, o->host, o->name);
-    } else {
+    } else if (err != -1) { /* -1: failed before any answer, already logged */
         /* "HTTP/1.x 200 ...", then the body after the blank line */
         u_char *body = NULL;
         for (size_t i = 0; i + 3 < f->in_len; i++) {
@@ -356,6 +390,7 @@ bw_ocsp_fetch_end(bw_ocsp_fetch_t *f, const char *why, int err)
         o->refresh = bw_time.sec + BW_OCSP_RETRY;
     }
     o->loading = false;
+    bw_resolve_name_done(f->lookup);
     if (f->c != NULL) {
         bw_connection_close(f->c);
     }
@@ -406,6 +441,36 @@ bw_ocsp_fetch_handler(bw_event_t *ev)
     }
 }
 
+static void bw_ocsp_fetch_connect(bw_ocsp_fetch_t *f, const struct sockaddr_storage *addr,
+                                  socklen_t len);
+
+/* The responder's name was looked up: connect to its first address. */
+static void
+bw_ocsp_resolved(bw_resolver_ctx_t *ctx)
+{
+    bw_ocsp_fetch_t *f = ctx->data;
+    bw_ocsp_t       *o = f->ocsp;
+
+    f->lookup = NULL;
+    if (ctx->state != 0) {
+        bw_log_error(BW_LOG_ERR, bw_cycle->log, 0, "%s could not be resolved (%d: %s) while "
+                     "requesting certificate status, certificate: \"%s\"", o->name_host,
+                     ctx->state, bw_resolver_strerror(ctx->state), o->name);
+        bw_resolve_name_done(ctx);
+        bw_ocsp_fetch_end(f, NULL, -1);
+        return;
+    }
+    struct sockaddr_storage addr = ctx->addrs[0].sockaddr;
+    socklen_t               len = ctx->addrs[0].socklen;
+    bw_resolve_name_done(ctx);
+    if (addr.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *) &addr)->sin6_port = htons(o->port);
+    } else {
+        ((struct sockaddr_in *) &addr)->sin_port = htons(o->port);
+    }
+    bw_ocsp_fetch_connect(f, &addr, len);
+}
+
 /* Starts fetching a response for o; failures are logged and retried later. */
 static void
 bw_ocsp_fetch_start(bw_ocsp_t *o)
@@ -444,12 +509,40 @@ bw_ocsp_fetch_start(bw_ocsp_t *o)
     f->out_len = (size_t) head + (size_t) dlen;
     OPENSSL_free(der);
 
-    int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bw_resolver_t *res = o->resolver ? *o->resolver : NULL;
+    if (!o->literal && res != NULL && res != BW_CONF_UNSET_PTR) {
+        bw_str_t name = {strlen(o->name_host), (u_char *) o->name_host};
+        f->lookup = bw_resolve_start(res, &name);
+        if (f->lookup == NULL) {
+            bw_ocsp_fetch_end(f, "no memory", 0);
+            return;
+        }
+        f->lookup->handler = bw_ocsp_resolved;
+        f->lookup->data = f;
+        f->lookup->timeout = o->resolver_timeout ? *o->resolver_timeout : 30000;
+        bw_resolve_name(f->lookup); /* may answer at once */
+        return;
+    }
+    if (o->addrlen == 0) {
+        bw_log_error(BW_LOG_ERR, bw_cycle->log, 0, "no resolver defined to resolve %s while "
+                     "requesting certificate status, certificate: \"%s\"", o->name_host,
+                     o->name);
+        bw_ocsp_fetch_end(f, NULL, -1);
+        return;
+    }
+    bw_ocsp_fetch_connect(f, &o->addr, o->addrlen);
+}
+
+/* The responder's address is known: connects and sends the request. */
+static void
+bw_ocsp_fetch_connect(bw_ocsp_fetch_t *f, const struct sockaddr_storage *addr, socklen_t len)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         bw_ocsp_fetch_end(f, "socket() failed", errno);
         return;
     }
-    if (connect(fd, (struct sockaddr *) &o->addr, o->addrlen) == -1 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *) addr, len) == -1 && errno != EINPROGRESS) {
         int err = errno;
         close(fd);
         bw_ocsp_fetch_end(f, "connect() failed", err);

@@ -1099,6 +1099,9 @@ bw_ssl_ctx_certificates(bw_conf_t *cf, bw_ssl_srv_conf_t *conf)
 static bw_rc_t
 bw_ssl_ctx_build(bw_conf_t *cf, bw_ssl_srv_conf_t *conf)
 {
+    /* the server's own location conf: its resolver is merged by run time */
+    bw_http_core_loc_conf_t *clcf = bw_http_conf_get_loc_conf(cf, bw_http_core_module);
+
     conf->ctx = bw_tls_ctx_create(cf);
     if (conf->ctx == NULL) {
         return BW_ERROR;
@@ -1130,7 +1133,8 @@ bw_ssl_ctx_build(bw_conf_t *cf, bw_ssl_srv_conf_t *conf)
     }
     if (conf->stapling && conf->stapling_file.len == 0
         && bw_tls_ctx_stapling_fetch(cf, conf->ctx, &conf->stapling_responder,
-                                     conf->stapling_verify != 0, &conf->trusted_certificate)
+                                     conf->stapling_verify != 0, &conf->trusted_certificate,
+                                     &clcf->resolver, &clcf->resolver_timeout)
                != BW_OK) {
         return BW_ERROR;
     }

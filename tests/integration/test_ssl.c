@@ -637,6 +637,12 @@ static const char bw_ssl_ocsp_conf[] =
     "    ssl_stapling_responder http://127.0.0.1:%%DOWN%%/;\n"
     "    location / { return 200 \"down\\n\"; }\n"
     "  }\n"
+    "  server { listen 127.0.0.1:%%PORT%% ssl; server_name named.test;\n"
+    "    ssl_certificate %%CERTS%%/leaf.crt; ssl_certificate_key %%CERTS%%/leaf.key;\n"
+    "    resolver 127.0.0.1:%%DNS%%;\n"
+    "    ssl_stapling_responder http://ocsp.test:%%OCSP%%/;\n"
+    "    location / { return 200 \"named\\n\"; }\n"
+    "  }\n"
     "  server { listen 127.0.0.1:%%PORT%% ssl; server_name self.test;\n"
     "    ssl_certificate %%CERTS%%/a.crt; ssl_certificate_key %%CERTS%%/a.key;\n"
     "    location / { return 200 \"self\\n\"; }\n"
@@ -652,17 +658,21 @@ static const char bw_ssl_ocsp_conf[] =
 static void
 test_ssl_stapling_fetched_from_responder(void **state)
 {
-    int   ocsp_port, down_port, hold = -1;
-    pid_t ocsp = bw_ssl_ocsp_responder(&ocsp_port);
-    char  ocsp_text[16], down_text[16];
+    int            ocsp_port, down_port, dns_port, hold = -1;
+    pid_t          ocsp = bw_ssl_ocsp_responder(&ocsp_port);
+    bw_test_dns_t *dns = bw_test_dns_start(&dns_port);
+    char           ocsp_text[16], down_text[16], dns_text[16];
 
     assert_true(ocsp > 0);
+    assert_non_null(dns);
+    assert_int_equal(bw_test_dns_add(dns, "ocsp.test", "127.0.0.1", 60), 0);
+    snprintf(dns_text, sizeof(dns_text), "%d", dns_port);
     down_port = bw_test_free_port(&hold);
     close(hold);
     snprintf(ocsp_text, sizeof(ocsp_text), "%d", ocsp_port);
     snprintf(down_text, sizeof(down_text), "%d", down_port);
     bw_test_server_t *s = bw_test_server_start(bw_ssl_ocsp_conf, "CERTS", bw_ssl_dir, "OCSP",
-                                               ocsp_text, "DOWN", down_text);
+                                               ocsp_text, "DOWN", down_text, "DNS", dns_text);
     assert_non_null(s);
     /* a self-signed certificate has no issuer to ask about */
     assert_true(bw_test_server_file_wait(s, "logs/stderr.log",
@@ -683,6 +693,20 @@ test_ssl_stapling_fetched_from_responder(void **state)
         free(out);
     }
     assert_true(stapled);
+
+    /* a responder named by host: resolved with the server's resolver before the fetch */
+    out = bw_ssl_client(s->port, "named.test", "-servername named.test -status");
+    free(out);
+    stapled = false;
+    deadline = bw_test_now_ms() + bw_test_timeout(5000);
+    while (!stapled && bw_test_now_ms() < deadline) {
+        bw_test_sleep_ms(100);
+        out = bw_ssl_client(s->port, "named.test", "-servername named.test -status");
+        stapled = strstr(out, "Cert Status: good") != NULL;
+        free(out);
+    }
+    assert_true(stapled);
+    assert_true(bw_test_dns_queries(dns, "ocsp.test", 1) >= 1);
 
     /* revoked: the response is not stapled, and said so */
     for (int i = 0; i < 2; i++) {
@@ -709,6 +733,7 @@ test_ssl_stapling_fetched_from_responder(void **state)
              down_port);
     assert_true(bw_test_server_log_wait(s, line, 1, bw_test_timeout(5000)));
     bw_test_server_stop(s);
+    bw_test_dns_stop(dns);
     bw_test_proc_kill(ocsp, SIGTERM);
     bw_test_proc_reap(ocsp, NULL, 3000);
 }
