@@ -202,16 +202,17 @@ bw_worker_run(bw_cycle_t *cycle, int slot)
     sigaddset(&blocked, SIGUSR2);
     sigprocmask(SIG_SETMASK, &blocked, NULL);
     bw_event_wait_sigmask = &none;
+
+    bw_worker_init_process(cycle, slot);
     /* A worker whose master was killed finishes its requests and exits
-     * instead of serving on unsupervised. */
+     * instead of serving on unsupervised. Set after the switch to the
+     * worker user: a change of credentials clears it. */
     if (slot >= 0) { /* under a master (slot -1: master_process off) */
         prctl(PR_SET_PDEATHSIG, SIGQUIT);
         if (getppid() != bw_master_pid) {
             exit(0); /* the master died before we got here */
         }
     }
-
-    bw_worker_init_process(cycle, slot);
     if (bw_module_init_worker(cycle) != BW_OK) {
         /* Exit code 2: the master must not respawn a worker that cannot start. */
         exit(2);

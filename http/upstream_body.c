@@ -522,7 +522,9 @@ bw_upstream_relay(bw_http_request_t *r, bw_upstream_t *u)
 {
     bw_rc_t rc = BW_OK;
 
-    for (int rounds = 0; rounds < BW_UPSTREAM_RELAY_ROUNDS; rounds++) {
+    /* a body that ended in the last round is finished in one more: once
+     * it was read whole no event would call the relay again */
+    for (int rounds = 0; rounds < BW_UPSTREAM_RELAY_ROUNDS || u->body_done; rounds++) {
         if (u->body_done) {
             /* read whole: the rest goes to the filters and the peer is released */
             if (bw_upstream_pipe_output(r, u, BW_UPSTREAM_OUT_LAST) != BW_OK) {

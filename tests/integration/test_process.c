@@ -132,6 +132,22 @@ test_killed_worker_is_respawned_and_logged(void **state)
     bw_test_server_stop(srv);
 }
 
+/* Workers whose master was killed leave by themselves (they run as the
+ * worker user when the suite runs as root: the parent-death signal must
+ * survive that switch). */
+static void
+test_workers_leave_when_the_master_is_killed(void **state)
+{
+    bw_test_server_t *srv = bw_proc_start("auto");
+    pid_t             w[4];
+
+    assert_int_equal(bw_test_server_workers(srv, w, 4), 2);
+    assert_int_equal(kill(bw_test_server_master_pid(srv), SIGKILL), 0);
+    assert_true(bw_test_pid_wait_exit(w[0], bw_test_timeout(5000)));
+    assert_true(bw_test_pid_wait_exit(w[1], bw_test_timeout(5000)));
+    bw_test_server_stop(srv);
+}
+
 static void
 test_reload_with_broken_config_keeps_old_workers_serving(void **state)
 {
@@ -326,6 +342,7 @@ main(void)
         cmocka_unit_test(test_workers_are_pinned_one_cpu_each),
         cmocka_unit_test(test_affinity_auto_pins_each_worker_to_its_own_cpu),
         cmocka_unit_test(test_killed_worker_is_respawned_and_logged),
+        cmocka_unit_test(test_workers_leave_when_the_master_is_killed),
         cmocka_unit_test(test_reload_with_broken_config_keeps_old_workers_serving),
         cmocka_unit_test(test_reload_replaces_workers_and_applies_new_config),
         cmocka_unit_test(test_quit_waits_for_in_flight_request),
