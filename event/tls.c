@@ -72,11 +72,7 @@ bw_tls_error_text(char *buf, size_t size)
     return buf;
 }
 
-/* Reports a configuration error with the OpenSSL error queue appended. */
-static void bw_tls_conf_error(bw_conf_t *cf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 bw_tls_conf_error(bw_conf_t *cf, const char *fmt, ...)
 {
     char msg[1024], ssl[BW_TLS_ERROR_LEN];
@@ -437,7 +433,7 @@ bw_tls_ctx_verify(bw_conf_t *cf, SSL_CTX *ctx, bw_int_t depth, const bw_str_t *c
 }
 
 bw_rc_t
-bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands)
+bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands, bool server)
 {
     SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
     bw_rc_t rc = BW_OK;
@@ -446,7 +442,8 @@ bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands
         bw_tls_conf_error(cf, "SSL_CONF_CTX_new() failed");
         return BW_ERROR;
     }
-    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER
+    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE
+                                     | (server ? SSL_CONF_FLAG_SERVER : SSL_CONF_FLAG_CLIENT)
                                      | SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SHOW_ERRORS);
     SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
     const bw_keyval_t *kv = commands->elts;

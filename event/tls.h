@@ -122,8 +122,12 @@ bw_rc_t bw_tls_ctx_dhparam(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *file);
 bw_rc_t bw_tls_ctx_verify(bw_conf_t *cf, SSL_CTX *ctx, bw_int_t depth, const bw_str_t *ca,
                           const bw_str_t *trusted, const bw_str_t *crl);
 
-/* ssl_conf_command pairs (bw_keyval_t), applied last. */
-bw_rc_t bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands);
+/* ssl_conf_command / proxy_ssl_conf_command pairs (bw_keyval_t) for a server or a
+ * client context, applied last. */
+bw_rc_t bw_tls_ctx_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands,
+                                 bool server);
+/* Reports a configuration error (emerg) with the OpenSSL error queue appended. */
+void bw_tls_conf_error(bw_conf_t *cf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ssl_stapling_file: a DER OCSP response stapled when a client asks for one. */
 bw_rc_t bw_tls_ctx_stapling_file(bw_conf_t *cf, SSL_CTX *ctx, const bw_str_t *file);
@@ -263,9 +267,6 @@ typedef struct {
  * (bw_tls_ctx_verify with an empty `ca`). NULL after reporting.
  */
 bw_tls_client_t *bw_tls_client_create(bw_conf_t *cf, bool session_reuse);
-
-/* ssl_conf_command pairs (bw_keyval_t) for a client context, applied last. */
-bw_rc_t bw_tls_client_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands);
 
 /*
  * Gives the connected c a TLS state in connect mode (c->ssl; c->pool is

@@ -19,7 +19,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,24 +46,6 @@ static int bw_tls_client_index = -1;
 
 static void bw_tls_client_handshake_handler(bw_event_t *ev);
 
-/* ------------------------------------------------------------ errors */
-
-static void bw_tls_client_conf_error(bw_conf_t *cf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Reports a configuration error with the OpenSSL error queue appended. */
-static void
-bw_tls_client_conf_error(bw_conf_t *cf, const char *fmt, ...)
-{
-    char msg[1024], ssl[BW_TLS_ERROR_LEN];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    bw_conf_log(cf, BW_LOG_EMERG, 0, "%s%s", msg, bw_tls_error_text(ssl, sizeof(ssl)));
-}
-
 /* ---------------------------------------------------------- contexts */
 
 static void
@@ -86,7 +67,7 @@ bw_tls_client_create(bw_conf_t *cf, bool session_reuse)
     if (bw_tls_client_index == -1) {
         bw_tls_client_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
         if (bw_tls_client_index == -1) {
-            bw_tls_client_conf_error(cf, "SSL_get_ex_new_index() failed");
+            bw_tls_conf_error(cf, "SSL_get_ex_new_index() failed");
             return NULL;
         }
     }
@@ -103,7 +84,7 @@ bw_tls_client_create(bw_conf_t *cf, bool session_reuse)
     }
     cl->ctx = SSL_CTX_new(TLS_client_method());
     if (cl->ctx == NULL) {
-        bw_tls_client_conf_error(cf, "SSL_CTX_new() failed");
+        bw_tls_conf_error(cf, "SSL_CTX_new() failed");
         return NULL;
     }
     cl->nsessions = session_reuse ? BW_TLS_CLIENT_SESSIONS : 0;
@@ -131,36 +112,6 @@ bw_tls_client_create(bw_conf_t *cf, bool session_reuse)
     return cl;
 }
 
-bw_rc_t
-bw_tls_client_conf_commands(bw_conf_t *cf, SSL_CTX *ctx, const bw_array_t *commands)
-{
-    SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
-    bw_rc_t rc = BW_OK;
-
-    if (cctx == NULL) {
-        bw_tls_client_conf_error(cf, "SSL_CONF_CTX_new() failed");
-        return BW_ERROR;
-    }
-    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CLIENT
-                                     | SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SHOW_ERRORS);
-    SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
-    const bw_keyval_t *kv = commands->elts;
-    for (size_t i = 0; i < commands->nelts && rc == BW_OK; i++) {
-        if (SSL_CONF_cmd(cctx, (const char *) kv[i].key.data, (const char *) kv[i].value.data)
-            <= 0) {
-            bw_tls_client_conf_error(cf, "SSL_CONF_cmd(\"%s\", \"%s\") failed",
-                                     (const char *) kv[i].key.data,
-                                     (const char *) kv[i].value.data);
-            rc = BW_ERROR;
-        }
-    }
-    if (rc == BW_OK && SSL_CONF_CTX_finish(cctx) != 1) {
-        bw_tls_client_conf_error(cf, "SSL_CONF_finish() failed");
-        rc = BW_ERROR;
-    }
-    SSL_CONF_CTX_free(cctx);
-    return rc;
-}
 
 /* ---------------------------------------------------------- sessions */
 

@@ -408,7 +408,7 @@ bw_proxy_ssl_client_build(bw_conf_t *cf, bw_proxy_ssl_loc_conf_t *conf)
             return BW_ERROR;
         }
     }
-    if (conf->conf_commands && bw_tls_client_conf_commands(cf, ctx, conf->conf_commands)
+    if (conf->conf_commands && bw_tls_ctx_conf_commands(cf, ctx, conf->conf_commands, false)
                                    != BW_OK) {
         return BW_ERROR;
     }

@@ -1139,7 +1139,7 @@ bw_ssl_ctx_build(bw_conf_t *cf, bw_ssl_srv_conf_t *conf)
         return BW_ERROR;
     }
     if (conf->conf_commands
-        && bw_tls_ctx_conf_commands(cf, conf->ctx, conf->conf_commands) != BW_OK) {
+        && bw_tls_ctx_conf_commands(cf, conf->ctx, conf->conf_commands, true) != BW_OK) {
         return BW_ERROR;
     }
     return BW_OK;
