@@ -155,6 +155,10 @@ int bw_test_free_port(int *fd);
  * the program could not be run or timed out.
  */
 int bw_test_run(const char *const argv[], char **out, int *status);
+/* Runs "cd dir && <printf-formatted command>" with sh; its stdout and stderr,
+ * malloc'd (never NULL), and the exit status in *status when not NULL. */
+char *bw_test_sh_in(const char *dir, int *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* As bw_test_run() with stdout and stderr apart; either pointer may be NULL. */
 int bw_test_run_split(const char *const argv[], char **out, char **err, int *status);
 /* bw_test_run() of {"curl", args..., NULL}: bw_test_curl(&out, &st, "-s", url). */

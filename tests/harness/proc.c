@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,27 @@ int bw_test_run_split(const char *const argv[], char **out, char **err, int *sta
 int bw_test_run(const char *const argv[], char **out, int *status)
 {
     return bw_test_run_split(argv, out, NULL, status);
+}
+
+char *bw_test_sh_in(const char *dir, int *status, const char *fmt, ...)
+{
+    char    cmd[4096];
+    int     n = snprintf(cmd, sizeof(cmd), "cd '%s' && ", dir);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd + n, sizeof(cmd) - (size_t) n, fmt, ap);
+    va_end(ap);
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    char       *out = NULL;
+    int         st = -1;
+    if (bw_test_run(argv, &out, &st) != 0) {
+        st = -1;
+    }
+    if (status) {
+        *status = st;
+    }
+    return out ? out : strdup("");
 }
 
 int bw_test_curl_args(char **out, int *status, ...)

@@ -26,30 +26,8 @@
 
 static char bw_pssl_dir[64];
 
-/* Runs a shell command line in the certificate directory; its output, malloc'd. */
-static char *bw_pssl_sh(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-bw_pssl_sh(int *status, const char *fmt, ...)
-{
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof(cmd), "cd '%s' && ", bw_pssl_dir);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd + n, sizeof(cmd) - (size_t) n, fmt, ap);
-    va_end(ap);
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    char *out = NULL;
-    int st = -1;
-    if (bw_test_run(argv, &out, &st) != 0) {
-        st = -1;
-    }
-    if (status) {
-        *status = st;
-    }
-    return out ? out : strdup("");
-}
+/* A shell command line run in the certificate directory; its output, malloc'd. */
+#define bw_pssl_sh(status, ...) bw_test_sh_in(bw_pssl_dir, status, __VA_ARGS__)
 
 #define BW_PSSL_EC "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
 

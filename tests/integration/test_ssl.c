@@ -27,30 +27,8 @@
 
 static char bw_ssl_dir[64];
 
-/* Runs a shell command line (cwd: the certificate directory); its output, malloc'd. */
-static char *bw_ssl_sh(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-bw_ssl_sh(int *status, const char *fmt, ...)
-{
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof(cmd), "cd '%s' && ", bw_ssl_dir);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd + n, sizeof(cmd) - (size_t) n, fmt, ap);
-    va_end(ap);
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    char *out = NULL;
-    int st = -1;
-    if (bw_test_run(argv, &out, &st) != 0) {
-        st = -1;
-    }
-    if (status) {
-        *status = st;
-    }
-    return out ? out : strdup("");
-}
+/* A shell command line run in the certificate directory; its output, malloc'd. */
+#define bw_ssl_sh(status, ...) bw_test_sh_in(bw_ssl_dir, status, __VA_ARGS__)
 
 /* Runs a command that must succeed (certificate making). 0 or -1. */
 static int

@@ -22,29 +22,8 @@ static char bw_sess_dir[64];
 /* Tries to land on both workers: connections spread by source port hash. */
 #define BW_SESS_TRIES 24
 
-static char *bw_sess_sh(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-bw_sess_sh(int *status, const char *fmt, ...)
-{
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof(cmd), "cd '%s' && ", bw_sess_dir);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd + n, sizeof(cmd) - (size_t) n, fmt, ap);
-    va_end(ap);
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    char *out = NULL;
-    int st = -1;
-    if (bw_test_run(argv, &out, &st) != 0) {
-        st = -1;
-    }
-    if (status) {
-        *status = st;
-    }
-    return out ? out : strdup("");
-}
+/* A shell command line run in the certificate directory; its output, malloc'd. */
+#define bw_sess_sh(status, ...) bw_test_sh_in(bw_sess_dir, status, __VA_ARGS__)
 
 static int
 bw_sess_group_setup(void **state)
